@@ -1,0 +1,35 @@
+"""foretell.envs: MuJoCo scenes with a gymnasium API, skills, goals and a privileged expert.
+
+Importing this package registers the envs (string entry points: cheap, nothing is built).
+"""
+
+import gymnasium as gym
+
+from .goals import Goal, Predicate, goal_feasibility, instruction_text, parse_instruction
+from .properties import SPACE_A, SPACE_B, PropertySpace, get_space
+from .scene import ObjectSpec, build_scene
+from .skills import SKILL_SCHEMA, skill_schema_json
+
+ENV_DESCRIPTIONS: dict[str, str] = {
+    "foretell/BlockStack-v0": "Stack mixed-shape objects with pick_place/push skills; physics decides what stands.",
+    "foretell/BlockStackLowLevel-v0": "BlockStack with continuous end-effector deltas + grip (learned control).",
+}
+
+_ENTRY_POINTS = {
+    "foretell/BlockStack-v0": ("foretell.envs.block_stack:BlockStackEnv", 50),
+    "foretell/BlockStackLowLevel-v0": ("foretell.envs.block_stack_low_level:BlockStackLowLevelEnv", 500),
+}
+
+for _env_id, (_entry, _max_steps) in _ENTRY_POINTS.items():
+    if _env_id not in gym.registry:
+        gym.register(id=_env_id, entry_point=_entry, max_episode_steps=_max_steps)
+
+
+def list_envs() -> dict[str, str]:
+    """Registered foretell env ids and their one-line descriptions."""
+    return dict(ENV_DESCRIPTIONS)
+
+
+__all__ = ["ENV_DESCRIPTIONS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal", "ObjectSpec", "Predicate",
+           "PropertySpace", "build_scene", "get_space", "goal_feasibility", "instruction_text", "list_envs",
+           "parse_instruction", "skill_schema_json"]

@@ -1,0 +1,117 @@
+"""Named physics read-outs on a compiled ``Scene`` (dm_control ``Physics``-style accessors).
+
+All functions are vectorised over objects and contacts; none loops in Python over them.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from .scene import Scene
+
+STILL_LINEAR_SPEED = 0.01
+"""m/s under which an object counts as still (resting contact jitter here is < 1e-3 m/s)."""
+STILL_ANGULAR_SPEED = 0.1
+"""rad/s under which an object counts as still."""
+STATE_DIM = 13
+STATE_FIELDS: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "vx", "vy", "vz", "wx", "wy", "wz")
+
+
+def quat_rotate(quat: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """Rotate vectors by unit quaternions (w, x, y, z). quat (..., 4), vec (..., 3) -> (..., 3)."""
+    w, xyz = quat[..., :1], quat[..., 1:]
+    t = 2.0 * np.cross(xyz, vec)
+    return vec + w * t + np.cross(xyz, t)
+
+
+def object_states(scene: Scene, data: mujoco.MjData) -> np.ndarray:
+    """Per-object state ``(N, 13)``: position, quaternion, linear and angular velocity (world frame)."""
+    qpos = data.qpos[scene.qpos_adr[:, None] + np.arange(7)]  # (N, 7)
+    qvel = data.qvel[scene.qvel_adr[:, None] + np.arange(6)]  # (N, 6); free-joint angvel is body-local
+    ang_world = quat_rotate(qpos[:, 3:7], qvel[:, 3:6])
+    return np.concatenate([qpos, qvel[:, :3], ang_world], axis=1)
+
+
+def object_speeds(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+    """Linear and angular speed of each object, ``(N,)`` each."""
+    qvel = data.qvel[scene.qvel_adr[:, None] + np.arange(6)]
+    return np.linalg.norm(qvel[:, :3], axis=1), np.linalg.norm(qvel[:, 3:], axis=1)
+
+
+def is_still(scene: Scene, data: mujoco.MjData) -> bool:
+    """True when every object is below the linear and angular stillness thresholds."""
+    lin, ang = object_speeds(scene, data)
+    return bool(np.all(lin < STILL_LINEAR_SPEED) and np.all(ang < STILL_ANGULAR_SPEED))
+
+
+def up_alignment(quat: np.ndarray) -> np.ndarray:
+    """z-component of each body's local z axis in world frame ``(N,)``: 1 upright, 0 on its side."""
+    w, x, y, _ = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
+    return 1.0 - 2.0 * (x * x + y * y)
+
+
+def contact_forces(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+    """Active contacts between objects, the table and the pusher.
+
+    Returns:
+        pairs: ``(K, 2)`` int, object index of each side (-1 table, -2 gripper/pusher), sorted so
+            ``pairs[:, 0] <= pairs[:, 1]``.
+        normal_force: ``(K,)`` normal force in newtons (elliptic cones store it first in efc_force).
+    """
+    n = data.ncon
+    if n == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    contact = data.contact
+    geoms = np.stack([contact.geom1[:n], contact.geom2[:n]], axis=1)
+    pairs = np.sort(scene.geom_to_object[geoms], axis=1)
+    adr = contact.efc_address[:n]
+    active = adr >= 0
+    force = np.where(active, data.efc_force[np.maximum(adr, 0)], 0.0)
+    return pairs[active], force[active]
+
+
+def contact_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+    """Which objects touch: ``touch (N, N)`` symmetric bool, ``on_table (N,)`` bool."""
+    n = scene.n_objects
+    pairs, force = contact_forces(scene, data)
+    touch = np.zeros((n, n), dtype=bool)
+    table = np.zeros(n, dtype=bool)
+    both = (pairs[:, 0] >= 0) & (force > 1e-6)
+    touch[pairs[both, 0], pairs[both, 1]] = True
+    touch |= touch.T
+    with_table = (pairs[:, 0] == -1) & (pairs[:, 1] >= 0) & (force > 1e-6)
+    table[pairs[with_table, 1]] = True
+    return touch, table
+
+
+def support_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+    """Resting relations: ``on (N, N)`` with ``on[a, b]`` = a rests on b; ``on_table (N,)``.
+
+    a rests on b when they touch, a's centre is above b's top half, and a's centre lies over
+    b's horizontal extent (within b's footprint radius plus 1 cm).
+    """
+    states = object_states(scene, data)
+    touch, on_table = contact_matrix(scene, data)
+    half_h = np.array([o.half_height for o in scene.objects])
+    reach = np.array([o.radius_xy for o in scene.objects]) + 0.01
+    pos = states[:, :3]
+    dz = pos[:, None, 2] - pos[None, :, 2]  # (N, N): z_a - z_b
+    dxy = np.linalg.norm(pos[:, None, :2] - pos[None, :, :2], axis=-1)
+    above = dz > 0.5 * (half_h[:, None] + half_h[None, :])
+    over = dxy < reach[None, :]
+    on = touch & above & over
+    np.fill_diagonal(on, False)
+    return on, on_table
+
+
+def top_heights(scene: Scene, data: mujoco.MjData) -> np.ndarray:
+    """Highest point of each object ``(N,)`` from its axis-aligned bounding box in world frame."""
+    states = object_states(scene, data)
+    half = np.stack([o.half_extents() for o in scene.objects])  # (N, 3)
+    quat = states[:, 3:7]
+    axes = np.stack([quat_rotate(quat, np.broadcast_to(e, (len(half), 3))) for e in np.eye(3)], axis=1)
+    vertical = np.sum(np.abs(axes[..., 2]) * half, axis=1)  # (N,): sum_k |z of local axis k| * half_k
+    is_ball = np.array([o.shape == "ball" for o in scene.objects])
+    vertical = np.where(is_ball, half[:, 0], vertical)
+    return states[:, 2] + vertical

@@ -1,0 +1,75 @@
+"""Offscreen rendering (RGB, metric depth, object segmentation) and mp4 writing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+
+class SceneRenderer:
+    """Renders one compiled model from its named cameras at one square size.
+
+    MuJoCo needs an OpenGL context: set ``MUJOCO_GL=egl`` on headless machines.
+    """
+
+    def __init__(self, model: mujoco.MjModel, size: int, geom_to_object: np.ndarray) -> None:
+        if size < 8:
+            raise ValueError(f"image size must be >= 8, got size={size}")
+        self.size = size
+        self._renderer = mujoco.Renderer(model, size, size)
+        # geom id -> object index; the table, gripper and anything else map to -1 (background).
+        self._lut = np.where(geom_to_object >= 0, geom_to_object, -1).astype(np.int32)
+
+    def rgb(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        """RGB image ``(S, S, 3)`` uint8."""
+        self._renderer.update_scene(data, camera)
+        return self._renderer.render().copy()
+
+    def depth(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        """Metric depth ``(S, S)`` float32 (metres along the camera axis)."""
+        self._renderer.enable_depth_rendering()
+        try:
+            self._renderer.update_scene(data, camera)
+            return self._renderer.render().astype(np.float32, copy=True)
+        finally:
+            self._renderer.disable_depth_rendering()
+
+    def segmentation(self, data: mujoco.MjData, camera: str) -> np.ndarray:
+        """Object index per pixel ``(S, S)`` int32; -1 for table, gripper and background."""
+        self._renderer.enable_segmentation_rendering()
+        try:
+            self._renderer.update_scene(data, camera)
+            raw = self._renderer.render()  # (S, S, 2): id, object type
+        finally:
+            self._renderer.disable_segmentation_rendering()
+        is_geom = raw[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)
+        return np.where(is_geom, self._lut[np.maximum(raw[..., 0], 0)], -1).astype(np.int32)
+
+    def close(self) -> None:
+        self._renderer.close()
+
+
+def write_video(frames: list[np.ndarray] | np.ndarray, path: str | os.PathLike, fps: int = 25) -> Path:
+    """Write RGB frames ``(T, H, W, 3)`` uint8 to an mp4 (OpenCV, mp4v), atomically."""
+    import cv2
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV could not open a video writer for {tmp}")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,213 @@
+"""Programmatic MuJoCo scene builder (``mujoco.MjSpec``): table, lights, cameras, objects, gripper.
+
+Contact model, chosen for stacking (and why):
+- 2 ms timestep, Newton solver, *elliptic* friction cones with ``impratio=10``: elliptic cones
+  model Coulomb friction without the pyramid's anisotropy, and a high impratio makes static
+  friction hold instead of creeping, so a stable tower stays put for seconds.
+- ``condim=4`` (sliding + torsional friction) on flat-faced objects so towers do not spin;
+  ``condim=6`` on balls with 2 mm rolling friction: with less, a ball resting centred on a
+  flat top creeps off it (constraint softness), and a pushed ball would roll for metres.
+- Per-geom ``solref=(0.02, zeta)`` where the damping ratio zeta encodes restitution
+  (``restitution_to_dampratio``); the default timeconst 0.02 s keeps penetration < 1 mm for
+  the masses used here while staying well above 2x the timestep (MuJoCo's stability rule).
+- The gripper is a mocap body, which moves kinematically; objects attach to it through weld
+  equality constraints that are switched on at grasp (one per object, all off at start).
+  A weld makes grasping deterministic and reliable, so failures come from placement physics,
+  not from finger contact noise. Its solref (0.01, 1) is stiffer than contacts so a carried
+  object sags < 2 mm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import mujoco
+import numpy as np
+
+from .properties import COLORS, PLATE_HALF_THICKNESS, SHAPES, restitution_to_dampratio
+
+TABLE_HALF = 0.35
+"""Half-width of the visible table top (metres); the collision plane is unbounded."""
+WORKSPACE_HALF = 0.22
+"""Objects start, and may be placed, within |x|, |y| <= WORKSPACE_HALF."""
+PUSHER_RADIUS = 0.012
+WELD_SOLREF = (0.01, 1.0)
+CONTACT_TIMECONST = 0.02
+ROLLING_FRICTION = 2e-3  # m; below ~1e-3 a resting ball creeps off a flat top (soft-constraint drift)
+TORSIONAL_FRICTION = 5e-3
+
+
+@dataclass
+class ObjectSpec:
+    """One object of a scene, in the shared vocabulary (DESIGN.md).
+
+    ``size`` holds half-extents by shape: cube (s,), cylinder (radius, half_height),
+    ball (radius,), plate (half_width, half_thickness).
+    """
+
+    name: str
+    shape: str
+    color: str
+    size: tuple[float, ...]
+    mass: float
+    friction: float
+    restitution: float
+    fragile: bool = False
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    yaw: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got shape={self.shape!r}")
+        if self.color not in COLORS:
+            raise ValueError(f"color must be one of {sorted(COLORS)}, got color={self.color!r}")
+        if self.mass <= 0:
+            raise ValueError(f"mass must be > 0, got mass={self.mass}")
+        if self.friction <= 0:
+            raise ValueError(f"friction must be > 0, got friction={self.friction}")
+
+    @property
+    def half_height(self) -> float:
+        """Half of the object's height when upright."""
+        return self.size[1] if self.shape in ("cylinder", "plate") else self.size[0]
+
+    @property
+    def footprint(self) -> float:
+        """Half-width of the object's flat top/bottom (0 for a ball: it has no flat face)."""
+        return 0.0 if self.shape == "ball" else self.size[0]
+
+    @property
+    def radius_xy(self) -> float:
+        """Radius of the smallest vertical cylinder around the object (for clearance checks)."""
+        s = self.size[0]
+        return s * np.sqrt(2.0) if self.shape in ("cube", "plate") else s
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def property_vector(self) -> np.ndarray:
+        """Static properties ``(P,)``: shape one-hot (7), half-extents xyz (3), mass, friction,
+        restitution, fragile."""
+        one_hot = np.zeros(len(SHAPES))
+        one_hot[SHAPES.index(self.shape)] = 1.0
+        return np.concatenate([one_hot, self.half_extents(), [self.mass, self.friction, self.restitution,
+                                                                float(self.fragile)]])
+
+    def half_extents(self) -> np.ndarray:
+        return np.array([self.size[0], self.size[0], self.half_height])
+
+
+PROPERTY_NAMES: tuple[str, ...] = (*(f"shape_{s}" for s in SHAPES), "half_x", "half_y", "half_z", "mass",
+                                   "friction", "restitution", "fragile")
+
+
+@dataclass
+class Scene:
+    """A compiled scene: model plus the index maps env code needs (all arrays are numpy)."""
+
+    model: mujoco.MjModel
+    objects: list[ObjectSpec]
+    body_ids: np.ndarray  # (N,) body id of each object
+    qpos_adr: np.ndarray  # (N,) start of each object's free-joint qpos (7 numbers)
+    qvel_adr: np.ndarray  # (N,) start of each object's free-joint qvel (6 numbers)
+    weld_ids: np.ndarray  # (N,) equality id of the gripper->object weld
+    geom_to_object: np.ndarray  # (ngeom,) object index of each geom; -1 table, -2 gripper/other
+    table_geom: int
+    pusher_geom: int
+    gripper_mocap: int
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def n_objects(self) -> int:
+        return len(self.objects)
+
+
+def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
+    quat = np.array([np.cos(obj.yaw / 2), 0.0, 0.0, np.sin(obj.yaw / 2)])
+    body = spec.worldbody.add_body(name=obj.name, pos=list(obj.pos), quat=list(quat))
+    body.add_freejoint(name=f"{obj.name}_free")
+    rgba = [*COLORS[obj.color], 1.0]
+    common = dict(name=f"{obj.name}_geom", rgba=rgba, mass=obj.mass,
+                  solref=[CONTACT_TIMECONST, restitution_to_dampratio(obj.restitution)])
+    if obj.shape == "ball":
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[obj.size[0], 0, 0], condim=6,
+                      friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
+    elif obj.shape == "cylinder":
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[obj.size[0], obj.size[1], 0], condim=4,
+                      friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
+    elif obj.shape in ("cube", "plate"):
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=list(obj.half_extents()), condim=4,
+                      friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
+    else:
+        raise ValueError(f"shape {obj.shape!r} is not buildable by the BlockStack scene builder")
+
+
+def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:
+    """Compile a table-top scene holding ``objects`` and a mocap gripper.
+
+    Args:
+        objects: object specs with unique names; ``pos`` is the body's initial centre.
+        image_size: largest render size the offscreen buffer must hold.
+    """
+    names = [o.name for o in objects]
+    if len(set(names)) != len(names):
+        raise ValueError(f"object names must be unique, got {names}")
+    spec = mujoco.MjSpec()
+    spec.modelname = "foretell_scene"
+    spec.option.timestep = 0.002
+    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    spec.option.impratio = 10.0
+    spec.visual.global_.offwidth = max(640, image_size)
+    spec.visual.global_.offheight = max(480, image_size)
+    spec.visual.quality.shadowsize = 2048
+
+    world = spec.worldbody
+    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[TABLE_HALF, TABLE_HALF, 0.01],
+                   rgba=[0.72, 0.6, 0.45, 1.0], friction=[0.8, TORSIONAL_FRICTION, ROLLING_FRICTION], condim=4)
+    world.add_light(name="key", pos=[0.3, -0.3, 1.2], dir=[-0.25, 0.25, -1.0], diffuse=[0.8, 0.8, 0.8],
+                    castshadow=True)
+    world.add_light(name="fill", pos=[-0.4, 0.4, 1.0], dir=[0.4, -0.4, -1.0], diffuse=[0.35, 0.35, 0.35],
+                    castshadow=False)
+    # front: from +x, looking at the table centre, pitched down ~34 degrees; top: straight down.
+    world.add_camera(name="front", pos=[0.62, 0.0, 0.42], xyaxes=[0, 1, 0, -0.555, 0, 0.832], fovy=45)
+    world.add_camera(name="top", pos=[0.0, 0.0, 0.95], xyaxes=[0, 1, 0, -1, 0, 0], fovy=45)
+
+    gripper = world.add_body(name="gripper", mocap=True, pos=[0.0, 0.0, 0.35])
+    gripper.add_geom(name="gripper_palm", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.03, 0.006],
+                     pos=[0, 0, 0.012], rgba=[0.25, 0.25, 0.28, 1.0], contype=0, conaffinity=0, mass=0.01)
+    for side in (-1, 1):
+        gripper.add_geom(name=f"gripper_finger_{'l' if side < 0 else 'r'}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                         size=[0.006, 0.004, 0.014], pos=[0, side * 0.026, 0.0], rgba=[0.3, 0.3, 0.33, 1.0],
+                         contype=0, conaffinity=0, mass=0.01)
+    # The pusher only collides while a push skill runs (its contype is switched on then).
+    gripper.add_geom(name="pusher", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[PUSHER_RADIUS, 0, 0],
+                     pos=[0, 0, 0], rgba=[0.3, 0.3, 0.33, 0.0], contype=0, conaffinity=0, condim=3, mass=0.01)
+
+    for obj in objects:
+        _add_object(spec, obj)
+    for obj in objects:
+        weld = spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name=f"grasp_{obj.name}", name1="gripper",
+                                 name2=obj.name, objtype=mujoco.mjtObj.mjOBJ_BODY)
+        weld.active = False
+        weld.solref = list(WELD_SOLREF)
+
+    model = spec.compile()
+    body_ids = np.array([model.body(o.name).id for o in objects], dtype=np.int64)
+    joint_ids = np.array([model.joint(f"{o.name}_free").id for o in objects], dtype=np.int64)
+    geom_to_object = np.full(model.ngeom, -2, dtype=np.int64)
+    geom_to_object[model.geom("table").id] = -1
+    for i, o in enumerate(objects):
+        geom_to_object[model.geom(f"{o.name}_geom").id] = i
+    return Scene(
+        model=model,
+        objects=list(objects),
+        body_ids=body_ids,
+        qpos_adr=model.jnt_qposadr[joint_ids].astype(np.int64),
+        qvel_adr=model.jnt_dofadr[joint_ids].astype(np.int64),
+        weld_ids=np.array([model.equality(f"grasp_{o.name}").id for o in objects], dtype=np.int64),
+        geom_to_object=geom_to_object,
+        table_geom=model.geom("table").id,
+        pusher_geom=model.geom("pusher").id,
+        gripper_mocap=int(model.body("gripper").mocapid[0]),
+        names=names,
+    )

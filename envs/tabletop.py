@@ -1,0 +1,208 @@
+"""Simulation core shared by the table-top envs: stepping, grasping, pushing, events, snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from . import physics
+from .scene import Scene
+
+CONTROL_SUBSTEPS = 10
+"""Physics steps per control tick (10 x 2 ms = 20 ms): mocap targets and events update per tick."""
+CONTACT_IMPULSE_MIN = 1e-4
+"""N*s below which a touching pair is not reported as a contact event."""
+
+
+@dataclass
+class _Tracker:
+    """Per-step accumulators for events (reset at the start of each env step)."""
+
+    impulse: np.ndarray  # (N+2, N+2): index 0 gripper/pusher, 1 table, i+2 object i
+    peak: np.ndarray
+    t_first: np.ndarray
+    touching0: np.ndarray  # pairs touching when the step began
+    ref_z: np.ndarray  # (N,) height each object is judged against for falls
+    ref_up: np.ndarray  # (N,) upright alignment at the reference
+    fell: np.ndarray  # (N,) bool, fall already reported this step
+    events: list
+
+
+class TableTop:
+    """A compiled ``Scene`` in motion: a mocap gripper that can weld-grasp objects or push them.
+
+    Time advances only through ``tick``; every tick records contacts, falls and an optional frame.
+    """
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self.model = scene.model
+        self.data = mujoco.MjData(self.model)
+        self.held = -1
+        self.frame_callback: Callable[[], None] | None = None
+        self.frame_every = 2  # ticks between frames when recording (25 fps at 20 ms ticks)
+        self._ticks = 0
+        mujoco.mj_forward(self.model, self.data)
+        self.begin_step()
+
+    # ------------------------------------------------------------------ time
+    @property
+    def tick_seconds(self) -> float:
+        return CONTROL_SUBSTEPS * self.model.opt.timestep
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def tick(self) -> None:
+        """Advance one control tick and record what happened."""
+        mujoco.mj_step(self.model, self.data, nstep=CONTROL_SUBSTEPS)
+        self._ticks += 1
+        self._record()
+        if self.frame_callback is not None and self._ticks % self.frame_every == 0:
+            self.frame_callback()
+
+    # ------------------------------------------------------------------ gripper
+    @property
+    def gripper_pos(self) -> np.ndarray:
+        return self.data.mocap_pos[self.scene.gripper_mocap].copy()
+
+    def set_gripper(self, pos: np.ndarray) -> None:
+        self.data.mocap_pos[self.scene.gripper_mocap] = pos
+        self.data.mocap_quat[self.scene.gripper_mocap] = (1.0, 0.0, 0.0, 0.0)
+
+    def grasp(self, index: int) -> None:
+        """Weld object ``index`` below the gripper, upright, keeping its current yaw."""
+        if self.held >= 0:
+            self.release()
+        states = physics.object_states(self.scene, self.data)
+        x_axis = physics.quat_rotate(states[index, 3:7], np.array([1.0, 0.0, 0.0]))
+        yaw = np.arctan2(x_axis[1], x_axis[0])
+        weld = self.scene.weld_ids[index]
+        self.model.eq_data[weld, :] = 0.0
+        self.model.eq_data[weld, 3:6] = (0.0, 0.0, -self.scene.objects[index].half_height)
+        self.model.eq_data[weld, 6:10] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        self.model.eq_data[weld, 10] = 1.0  # torquescale
+        self.data.eq_active[weld] = 1
+        self.held = index
+        self._tracker.events.append({"type": "grasp", "object": self.scene.names[index], "t": self.time})
+
+    def release(self) -> None:
+        if self.held < 0:
+            return
+        self.data.eq_active[self.scene.weld_ids[self.held]] = 0
+        self._tracker.events.append({"type": "release", "object": self.scene.names[self.held], "t": self.time})
+        # Judge falls of the released object from where it was let go.
+        states = physics.object_states(self.scene, self.data)
+        self._tracker.ref_z[self.held] = states[self.held, 2]
+        self._tracker.ref_up[self.held] = physics.up_alignment(states[self.held, 3:7])
+        self.held = -1
+
+    def set_pusher(self, active: bool) -> None:
+        """Switch the pusher sphere's collisions on (push skill) or off."""
+        g = self.scene.pusher_geom
+        self.model.geom_contype[g] = 1 if active else 0
+        self.model.geom_conaffinity[g] = 1 if active else 0
+
+    # ------------------------------------------------------------------ events
+    def begin_step(self) -> None:
+        """Reset the per-step event accumulators."""
+        n = self.scene.n_objects + 2
+        states = physics.object_states(self.scene, self.data)
+        self._tracker = _Tracker(
+            impulse=np.zeros((n, n)), peak=np.zeros((n, n)), t_first=np.full((n, n), np.nan),
+            touching0=self._touching_pairs(), ref_z=states[:, 2].copy(),
+            ref_up=physics.up_alignment(states[:, 3:7]), fell=np.zeros(n - 2, dtype=bool), events=[])
+
+    def _touching_pairs(self) -> np.ndarray:
+        n = self.scene.n_objects + 2
+        pairs, force = physics.contact_forces(self.scene, self.data)
+        touching = np.zeros((n, n), dtype=bool)
+        touching[pairs[:, 0] + 2, pairs[:, 1] + 2] = force > 0
+        return touching
+
+    def _record(self) -> None:
+        tr = self._tracker
+        pairs, force = physics.contact_forces(self.scene, self.data)
+        if len(pairs):
+            # Impulse is sampled once per tick: force x tick duration (documented approximation).
+            i, j = pairs[:, 0] + 2, pairs[:, 1] + 2
+            np.add.at(tr.impulse, (i, j), force * self.tick_seconds)
+            np.maximum.at(tr.peak, (i, j), force)
+            fresh = np.isnan(tr.t_first[i, j]) & (force > 0)
+            tr.t_first[i[fresh], j[fresh]] = self.time
+        states = physics.object_states(self.scene, self.data)
+        half_h = np.array([o.half_height for o in self.scene.objects])
+        is_ball = np.array([o.shape == "ball" for o in self.scene.objects])
+        up = physics.up_alignment(states[:, 3:7])
+        dropped = states[:, 2] < tr.ref_z - np.maximum(half_h, 0.015)
+        toppled = ~is_ball & (tr.ref_up > 0.7) & (up < 0.3)
+        new = (dropped | toppled) & ~tr.fell
+        if self.held >= 0:
+            new[self.held] = False
+        for k in np.flatnonzero(new):
+            tr.fell[k] = True
+            tr.events.append({"type": "fall", "object": self.scene.names[k], "t": self.time,
+                              "drop": float(tr.ref_z[k] - states[k, 2]), "toppled": bool(toppled[k])})
+
+    def step_events(self) -> list[dict]:
+        """Events since ``begin_step``: grasps, releases, falls, then contacts (with impulses)."""
+        tr = self._tracker
+        labels = ["gripper", "table", *self.scene.names]
+        contacts = []
+        for i, j in zip(*np.nonzero(tr.impulse >= CONTACT_IMPULSE_MIN), strict=True):
+            contacts.append({"type": "contact", "a": labels[i], "b": labels[j], "t": float(tr.t_first[i, j]),
+                             "impulse": float(tr.impulse[i, j]), "peak_force": float(tr.peak[i, j]),
+                             "new": not bool(tr.touching0[i, j])})
+        contacts.sort(key=lambda e: (e["t"], e["a"], e["b"]))
+        return sorted(tr.events, key=lambda e: e["t"]) + contacts
+
+    # ------------------------------------------------------------------ settling
+    def settle(self, window: float = 1.0, timeout: float = 5.0) -> tuple[bool, float]:
+        """Simulate until every object has been still for ``window`` seconds, or ``timeout``.
+
+        Returns:
+            (stable, seconds simulated).
+        """
+        still_ticks, needed = 0, int(round(window / self.tick_seconds))
+        start = self.time
+        while still_ticks < needed:
+            if self.time - start >= timeout:
+                return False, self.time - start
+            self.tick()
+            still_ticks = still_ticks + 1 if physics.is_still(self.scene, self.data) else 0
+        return True, self.time - start
+
+    # ------------------------------------------------------------------ snapshots
+    def fingerprint(self) -> str:
+        """Identity of the scene, so a snapshot is never restored into a different one."""
+        desc = repr([(o.name, o.shape, o.size, o.mass, o.friction, o.restitution) for o in self.scene.objects])
+        return hashlib.sha256(desc.encode()).hexdigest()[:16]
+
+    def get_state(self) -> dict:
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics_state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, physics_state, spec)
+        return {"physics": physics_state, "held": self.held, "weld": self.model.eq_data[self.scene.weld_ids].copy(),
+                "pusher": bool(self.model.geom_contype[self.scene.pusher_geom]), "ticks": self._ticks,
+                "fingerprint": self.fingerprint()}
+
+    def set_state(self, state: dict) -> None:
+        if state.get("fingerprint") != self.fingerprint():
+            raise ValueError("state snapshot belongs to a different scene (fingerprint mismatch); "
+                             "reset the env with the snapshot's seed first")
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        expected = mujoco.mj_stateSize(self.model, spec)
+        if state["physics"].shape != (expected,):
+            raise ValueError(f"physics state has shape {state['physics'].shape}, expected ({expected},)")
+        mujoco.mj_setState(self.model, self.data, np.asarray(state["physics"], dtype=np.float64), spec)
+        self.model.eq_data[self.scene.weld_ids] = state["weld"]
+        self.held = int(state["held"])
+        self.set_pusher(bool(state["pusher"]))
+        self._ticks = int(state["ticks"])
+        mujoco.mj_forward(self.model, self.data)
+        self.begin_step()

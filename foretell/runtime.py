@@ -1,0 +1,89 @@
+"""App-level helpers: seeding, device resolution, atomic writes and run directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy's legacy global state and torch; return a fresh NumPy Generator.
+
+    Library code never relies on global state; this exists for scripts and third-party code.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding third-party code that uses the global state
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return np.random.default_rng(seed)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Map ``auto|cpu|cuda|cuda:N|mps`` to a torch device string; raise if it is not there."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cpu":
+        return device
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} requested but CUDA is not available on this machine")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} requested but only {torch.cuda.device_count()} CUDA devices exist")
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device='mps' requested but MPS is not available on this machine")
+        return device
+    raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda, cuda:N or mps")
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON."""
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def make_run_dir(root: str | os.PathLike = "runs", name: str = "run") -> Path:
+    """Create ``root/<name>-<UTC timestamp>`` (never inside the ``data/`` source folder)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    run = Path(root) / f"{name}-{stamp}"
+    suffix = 1
+    while run.exists():
+        run = Path(root) / f"{name}-{stamp}-{suffix}"
+        suffix += 1
+    run.mkdir(parents=True)
+    return run
