@@ -317,15 +317,15 @@ class BlockStackEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array" or self.tabletop is None:
             return None
+        return self.snapshot_frame()
+
+    def snapshot_frame(self) -> np.ndarray:
+        """RGB frame ``(render_size, render_size, 3)`` of the current scene, whatever the render mode."""
         return self._renderer(self.render_size).rgb(self.tabletop.data, self.camera)
 
-    def record_frames(self, frames: list | None, size: int | None = None) -> None:
-        """Append an RGB frame to ``frames`` every 40 ms of simulated time (None stops recording)."""
-        if frames is None:
-            self.tabletop.frame_callback = None
-            return
-        renderer = self._renderer(size or self.render_size)
-        self.tabletop.frame_callback = lambda: frames.append(renderer.rgb(self.tabletop.data, self.camera))
+    def record_frames(self, frames: list | None) -> None:
+        """Append a frame to ``frames`` every 40 ms of simulated time, during skills too (None stops)."""
+        self.tabletop.frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
 
     def _close_renderers(self) -> None:
         for r in self._renderers.values():

@@ -73,3 +73,26 @@ def write_video(frames: list[np.ndarray] | np.ndarray, path: str | os.PathLike, 
         writer.release()
     os.replace(tmp, path)
     return path
+
+
+def caption_frames(frames: list[np.ndarray], text: str) -> list[np.ndarray]:
+    """Draw ``text`` (wrapped) on a dark band at the top of each frame (OpenCV)."""
+    import textwrap
+
+    import cv2
+
+    if not frames:
+        return frames
+    width = frames[0].shape[1]
+    scale = max(0.3, width / 900)
+    lines = textwrap.wrap(text, width=max(20, int(width / (16 * scale))))
+    band = int((len(lines) + 0.6) * 26 * scale)
+    out = []
+    for frame in frames:
+        frame = frame.copy()
+        frame[:band] = (frame[:band] * 0.35).astype(np.uint8)
+        for k, line in enumerate(lines):
+            cv2.putText(frame, line, (6, int((k + 1) * 24 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+        out.append(frame)
+    return out

@@ -1,0 +1,84 @@
+"""Running whole episodes: a policy loop with optional video frames, and the expert evaluation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import gymnasium as gym
+import numpy as np
+
+from .expert import BlockStackExpert
+
+POLICIES = ("expert", "random")
+
+
+def make_policy(env: gym.Env, policy: str, seed: int) -> Callable[[], object]:
+    """Return a zero-argument callable giving the next action for ``policy`` on ``env``."""
+    if policy == "expert":
+        if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
+            raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
+        if isinstance(env.action_space, gym.spaces.Box):
+            raise ValueError("the expert drives the high-level skill env; use --policy random for low-level envs")
+        return BlockStackExpert(env).act
+    if policy == "random":
+        env.action_space.seed(seed)
+        return env.action_space.sample
+    raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
+
+
+def run_episode(env: gym.Env, policy: str, seed: int, frames: list | None = None,
+                options: dict | None = None) -> dict:
+    """Reset with ``seed``, act until the episode ends, and summarise the outcome.
+
+    Args:
+        frames: if given, RGB frames are appended to it (25 fps of simulated time).
+    """
+    start = time.perf_counter()
+    _, info = env.reset(seed=seed, options=options)
+    act = make_policy(env, policy, seed)
+    if frames is not None:
+        env.unwrapped.record_frames(frames)
+        frames.append(env.unwrapped.snapshot_frame())
+    steps, total_reward, events = 0, 0.0, 0
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, reward, terminated, truncated, info = env.step(act())
+        steps += 1
+        total_reward += reward
+        events += len(info["events"])
+    if frames is not None:
+        env.unwrapped.record_frames(None)
+        frames.extend([env.unwrapped.snapshot_frame()] * int(env.metadata["render_fps"]))  # hold the end 1 s
+    return {"seed": seed, "success": bool(info["success"]), "steps": steps, "reward": total_reward,
+            "feasible": bool(info["feasible"]), "goal": info["goal"]["predicates"],
+            "goal_kind": info["goal"]["kind"], "needs_physics": info["goal"]["needs_physics"],
+            "instruction": env.unwrapped.instruction, "stable": bool(info["stable"]),
+            "declared_infeasible": bool(info["skill"] and info["skill"]["name"] == "declare_infeasible"),
+            "terminated": bool(terminated), "truncated": bool(truncated), "events": events,
+            "sim_seconds": float(info["time"]), "wall_seconds": time.perf_counter() - start}
+
+
+def evaluate_expert(env_id: str, episodes: int, space: str, seed: int = 0,
+                    progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+    """Run the expert on ``episodes`` seeds (``seed .. seed+episodes-1``) in property ``space``."""
+    env = gym.make(env_id, space=space, obs_keys=("state",))
+    seeds = range(seed, seed + episodes)
+    results = [run_episode(env, "expert", s) for s in (progress(seeds) if progress else seeds)]
+    env.close()
+    feasible = [r for r in results if r["feasible"]]
+    infeasible = [r for r in results if not r["feasible"]]
+    physics = [r for r in feasible if r["needs_physics"]]
+
+    def rate(rows: list[dict], key: str) -> float | None:
+        return float(np.mean([r[key] for r in rows])) if rows else None
+
+    return {
+        "env": env_id, "space": space, "episodes": episodes, "seeds": [seed, seed + episodes - 1],
+        "success_rate": rate(results, "success"),
+        "feasible_episodes": len(feasible), "feasible_success_rate": rate(feasible, "success"),
+        "infeasible_episodes": len(infeasible), "infeasible_declared_rate": rate(infeasible, "declared_infeasible"),
+        "needs_physics_episodes": len(physics), "needs_physics_success_rate": rate(physics, "success"),
+        "mean_steps_feasible": rate(feasible, "steps"), "mean_wall_seconds": rate(results, "wall_seconds"),
+        "failures": [{k: r[k] for k in ("seed", "goal", "steps", "stable")} for r in results if not r["success"]],
+    }

@@ -1,0 +1,163 @@
+"""The ``foretell`` command line. Every command has ``--help``; results can print as ``--json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from . import __version__
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+app = typer.Typer(help="foretell: world models and causal reasoning on simulated physics.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+envs_app = typer.Typer(help="List, inspect and render the registered environments.", no_args_is_help=True)
+eval_app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
+app.add_typer(envs_app, name="envs")
+app.add_typer(eval_app, name="eval")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"foretell {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """foretell: world models and causal reasoning on simulated physics."""
+
+
+def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def doctor() -> None:
+    """Check that MuJoCo can render headless (EGL) and say how to fix it if not."""
+    import ctypes.util
+
+    backend = os.environ.get("MUJOCO_GL", "")
+    typer.echo(f"MUJOCO_GL={backend}")
+    if backend == "egl" and ctypes.util.find_library("EGL") is None:
+        _fail("libEGL was not found. On Debian/Ubuntu: sudo apt-get install libegl1 libegl-mesa0 "
+              "libgl1-mesa-dri (Mesa llvmpipe renders on the CPU; an NVIDIA driver provides its own EGL).")
+    try:
+        import mujoco
+
+        model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='1 1 .1' type='plane'/>"
+                                               "</worldbody></mujoco>")
+        with mujoco.Renderer(model, 32, 32) as renderer:
+            renderer.update_scene(mujoco.MjData(model))
+            renderer.render()
+    except Exception as exc:  # noqa: BLE001 - report any GL failure with the fix
+        _fail(f"MuJoCo could not render with MUJOCO_GL={backend}: {exc}. Install the EGL/Mesa packages "
+              "(libegl1 libegl-mesa0 libgl1-mesa-dri) or set MUJOCO_GL to a backend this machine has.")
+    typer.echo(f"ok: mujoco {mujoco.__version__} renders offscreen")
+
+
+@envs_app.command("list")
+def envs_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List registered environments with a one-line description each."""
+    from foretell.envs import list_envs
+
+    envs = list_envs()
+    _emit(envs, as_json, [f"{env_id:34s} {desc}" for env_id, desc in envs.items()])
+
+
+@envs_app.command("show")
+def envs_show(
+    env_id: str = typer.Argument(..., help="Registered env id, e.g. foretell/BlockStack-v0."),
+    seed: int = typer.Option(0, help="Episode seed."),
+    policy: str = typer.Option("expert", help="expert | random."),
+    space: str = typer.Option("A", help="Property space: A (train) or B (held-out)."),
+    out: Path = typer.Option(Path("episode.mp4"), help="Where to write the mp4."),
+    camera: str = typer.Option("front", help="front | top."),
+    size: int = typer.Option(256, help="Video frame size (pixels)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Run one episode, write it as an mp4 (instruction drawn in), and print the outcome."""
+    import gymnasium as gym
+
+    from foretell.envs import list_envs
+    from foretell.envs.episodes import run_episode
+    from foretell.envs.render import caption_frames, write_video
+
+    if env_id not in list_envs():
+        _fail(f"unknown env {env_id!r}; registered: {sorted(list_envs())}")
+    try:
+        env = gym.make(env_id, space=space, camera=camera, render_size=size, obs_keys=("state", "instruction"))
+        frames: list = []
+        summary = run_episode(env, policy, seed, frames=frames)
+    except ValueError as exc:
+        _fail(str(exc))
+    write_video(caption_frames(frames, summary["instruction"]), out, fps=env.metadata["render_fps"])
+    env.close()
+    summary.update(video=str(out), frames=len(frames))
+    verdict = "SUCCESS" if summary["success"] else "FAILURE"
+    _emit(summary, as_json, [
+        f"{env_id} seed={seed} space={space} policy={policy}",
+        f"instruction: {summary['instruction']}",
+        f"goal: {' and '.join(summary['goal'])} (feasible={summary['feasible']})",
+        f"outcome: {verdict} after {summary['steps']} steps, {summary['sim_seconds']:.1f} s simulated",
+        f"video: {out} ({len(frames)} frames)",
+    ])
+
+
+@eval_app.command("expert")
+def eval_expert(
+    env: str = typer.Option("foretell/BlockStack-v0", help="Env id."),
+    episodes: int = typer.Option(200, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: str = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, help="First seed."),
+    out: Path = typer.Option(None, help="Also write the JSON result here (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Measure the privileged expert's success on feasible goals and its infeasibility calls."""
+    from tqdm import tqdm
+
+    from foretell.envs.episodes import evaluate_expert
+    from foretell.runtime import atomic_write_json
+
+    try:
+        result = evaluate_expert(env, episodes, space, seed,
+                                 progress=lambda it: tqdm(it, desc=f"expert {space}", unit="ep", file=sys.stderr))
+    except ValueError as exc:
+        _fail(str(exc))
+    if out is not None:
+        atomic_write_json(out, result)
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    _emit(result, as_json, [
+        f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
+        f"feasible goals solved: {pct(result['feasible_success_rate'])} of {result['feasible_episodes']}",
+        f"  needing physical reasoning: {pct(result['needs_physics_success_rate'])} of "
+        f"{result['needs_physics_episodes']}",
+        f"infeasible goals declared: {pct(result['infeasible_declared_rate'])} of {result['infeasible_episodes']}",
+        f"overall success: {pct(result['success_rate'])}; mean steps (feasible) "
+        f"{result['mean_steps_feasible']:.2f}; {result['mean_wall_seconds']:.2f} s/episode",
+    ])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
