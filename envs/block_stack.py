@@ -21,6 +21,9 @@ no-op reported in ``info["skill"]["error"]``. Planners instead pass names: ``{"s
 "push", "object": ..., "direction": 90 | "left", "distance": 0.05}``; an unknown name raises
 ``ValueError`` listing valid names. ``skill_schema_json()`` exports the schema.
 
+``reset(options=...)`` accepts ``space`` ("A"/"B"), ``objects`` (a list of ``ObjectSpec`` or their
+dicts, with positions) and ``goal`` (predicate strings such as ``"on(red_cube, blue_cube)"``).
+
 Each step runs the skill, then simulates until all objects are still for 1 s (at most 5 s).
 
 Observation (``obs_keys`` selects): ``rgb`` (S, S, 3) uint8 from the front camera, ``depth``
@@ -40,12 +43,22 @@ timeout), ``object_names``.
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from . import physics
-from .goals import INFEASIBLE_SHARE, Goal, evaluate, instruction_text, sample_goal
+from .goals import (
+    INFEASIBLE_SHARE,
+    Goal,
+    Predicate,
+    evaluate,
+    goal_feasibility,
+    instruction_text,
+    sample_goal,
+)
 from .properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
 from .render import SceneRenderer
 from .scene import PROPERTY_NAMES, WORKSPACE_HALF, ObjectSpec, build_scene
@@ -178,21 +191,41 @@ class BlockStackEnv(gym.Env):
         space = get_space(options["space"]) if "space" in options else self.space
         rng = self.np_random
         want_feasible = bool(rng.random() >= INFEASIBLE_SHARE)
-        objects = sample_objects(rng, space, need_ball=not want_feasible)
-        sample_layout(rng, objects)
+        if "objects" in options:
+            objects = [ObjectSpec(**o) if isinstance(o, dict) else o for o in options["objects"]]
+            if not 1 <= len(objects) <= MAX_OBJECTS:
+                raise ValueError(f"options['objects'] must hold 1..{MAX_OBJECTS} objects, got {len(objects)}")
+        else:
+            objects = sample_objects(rng, space, need_ball=not want_feasible)
+            sample_layout(rng, objects)
         self._close_renderers()
         self.tabletop = TableTop(build_scene(objects, image_size=max(self.image_size, self.render_size)))
         self.tabletop.settle(window=0.3, timeout=1.0)
         self.tabletop.set_gripper(np.array([0.0, 0.0, 0.3]))
-        for _ in range(10):  # resample goals that already hold at the start
-            self.goal = sample_goal(rng, objects, want_feasible)
-            if not self._goal_truth()[0] or not self.goal.feasible:
-                break
+        if "goal" in options:
+            self.goal = self._custom_goal(options["goal"], objects)
+        else:
+            for _ in range(10):  # resample goals that already hold at the start
+                self.goal = sample_goal(rng, objects, want_feasible)
+                if not self._goal_truth()[0] or not self.goal.feasible:
+                    break
         self.instruction_canonical = instruction_text(self.goal)
         self.instruction = instruction_text(self.goal, rng)
         self._steps = 0
         self.tabletop.begin_step()
         return self._observation(), self._info(stable=True, success=False, skill=None)
+
+    @staticmethod
+    def _custom_goal(goal, objects: list[ObjectSpec]) -> Goal:
+        """A user goal: predicate strings (``"on(a, b)"``) or ``Predicate``s, validated against the scene."""
+        preds = tuple(p if isinstance(p, Predicate) else Predicate.parse(p) for p in goal)
+        names = [o.name for o in objects]
+        for p in preds:
+            unknown = [a for a in p.args if p.name != "tower_height" and a not in names]
+            if unknown:
+                raise ValueError(f"goal {p} names unknown object(s) {unknown}; valid names: {names}")
+        feasible, reason = goal_feasibility(preds, objects)
+        return Goal(preds, "custom", feasible=feasible, needs_physics=not feasible, reason=reason)
 
     # ------------------------------------------------------------------ step
     def step(self, action):
@@ -208,7 +241,7 @@ class BlockStackEnv(gym.Env):
             return self._observation(), float(success), True, False, info
         result = SkillResult(skill or "noop", error=error)
         if skill == "pick_place":
-            result = pick_place(tt, *args)
+            result = pick_place(tt, *args, rng=self.np_random)
         elif skill == "push":
             result = push(tt, *args)
         stable, _ = tt.settle(window=SETTLE_WINDOW, timeout=SETTLE_TIMEOUT)
@@ -308,11 +341,13 @@ class BlockStackEnv(gym.Env):
         """Exact snapshot of the simulation (restore with ``set_state`` in the same episode)."""
         state = self.tabletop.get_state()
         state["steps"] = self._steps
+        state["rng"] = copy.deepcopy(self.np_random.bit_generator.state)
         return state
 
     def set_state(self, state: dict) -> None:
         self.tabletop.set_state(state)
         self._steps = int(state["steps"])
+        self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
 
     def render(self):
         if self.render_mode != "rgb_array" or self.tabletop is None:

@@ -226,12 +226,10 @@ def parse_instruction(text: str, names: list[str] | None = None) -> tuple[Predic
     preds = []
     for clause in clauses:
         clause_l = clause[0].lower() + clause[1:]
-        for name, regex in _PARSERS:
-            match = regex.match(clause_l)
-            if match:
-                break
-        else:
+        found = next(((n, r, r.match(clause_l)) for n, r in _PARSERS if r.match(clause_l)), None)
+        if found is None:
             raise ValueError(f"cannot parse instruction clause {clause!r}")
+        name, regex, match = found
         raw = [match.group(g) for g in ("a0", "a1") if g in regex.groupindex]
         if name == "tower_height":
             preds.append(Predicate(name, (int(raw[0]),)))

@@ -47,7 +47,7 @@ def is_still(scene: Scene, data: mujoco.MjData) -> bool:
 
 def up_alignment(quat: np.ndarray) -> np.ndarray:
     """z-component of each body's local z axis in world frame ``(N,)``: 1 upright, 0 on its side."""
-    w, x, y, _ = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
+    x, y = quat[..., 1], quat[..., 2]
     return 1.0 - 2.0 * (x * x + y * y)
 
 

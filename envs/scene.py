@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import mujoco
 import numpy as np
 
-from .properties import COLORS, PLATE_HALF_THICKNESS, SHAPES, restitution_to_dampratio
+from .properties import COLORS, SHAPES, restitution_to_dampratio
 
 TABLE_HALF = 0.35
 """Half-width of the visible table top (metres); the collision plane is unbounded."""
@@ -33,7 +33,7 @@ WORKSPACE_HALF = 0.22
 PUSHER_RADIUS = 0.012
 WELD_SOLREF = (0.01, 1.0)
 CONTACT_TIMECONST = 0.02
-ROLLING_FRICTION = 2e-3  # m; below ~1e-3 a resting ball creeps off a flat top (soft-constraint drift)
+ROLLING_FRICTION = 1e-3  # m; below ~5e-4 a resting ball creeps off a flat top (soft-constraint drift)
 TORSIONAL_FRICTION = 5e-3
 
 

@@ -23,6 +23,7 @@ PUSH_SPEED = 0.12  # m/s
 APPROACH_GAP = 0.03  # m, height above a grasp/place point where the slow approach begins
 PLACE_CLEARANCE = 0.002  # m, gap left under a placed object when the guarded move sees no contact
 MAX_PUSH_DISTANCE = 0.25
+PLACE_ERROR = (0.0015, 0.003)  # m, range of the placement error's magnitude (random direction), like a real arm
 
 DIRECTIONS = {"+x": 0.0, "+y": 90.0, "-x": 180.0, "-y": 270.0,
               # seen from the front camera (which looks along -x, with +y to its right)
@@ -30,7 +31,8 @@ DIRECTIONS = {"+x": 0.0, "+y": 90.0, "-x": 180.0, "-y": 270.0,
 
 SKILL_SCHEMA: dict = {
     "pick_place": {
-        "description": "Grasp an object from above, carry it and lower it until it touches down, then release.",
+        "description": "Grasp an object from above, carry it and lower it until it touches down, then release. "
+                       f"Placement error: {PLACE_ERROR[0] * 1000:.1f}-{PLACE_ERROR[1] * 1000:.1f} mm.",
         "params": {
             "object": {"type": "string", "description": "name of the object to move"},
             "target": {"type": "string", "description": "an object name to place on, or 'table'"},
@@ -104,9 +106,10 @@ def _safe_height(tt: TableTop, carried: int = -1) -> float:
     return max(0.12, float(others.max(initial=0.0)) + carried_height + 0.04)
 
 
-def pick_place(tt: TableTop, obj: int, target: int, dx: float = 0.0, dy: float = 0.0) -> SkillResult:
+def pick_place(tt: TableTop, obj: int, target: int, dx: float = 0.0, dy: float = 0.0,
+               rng: np.random.Generator | None = None) -> SkillResult:
     """Pick object ``obj`` and place it on object ``target`` (offset dx, dy) or, with ``target=-1``,
-    on the table at absolute (dx, dy)."""
+    on the table at absolute (dx, dy). ``rng`` draws the placement error (none without it)."""
     result = SkillResult("pick_place")
     if obj == target:
         raise ValueError("cannot place an object on itself")
@@ -132,6 +135,9 @@ def pick_place(tt: TableTop, obj: int, target: int, dx: float = 0.0, dy: float =
         support_top = physics.top_heights(tt.scene, tt.data)[target]
     else:
         place_xy, support_top = np.array([dx, dy]), 0.0
+    if rng is not None:
+        radius, angle = rng.uniform(*PLACE_ERROR), rng.uniform(-np.pi, np.pi)
+        place_xy = place_xy + radius * np.array([np.cos(angle), np.sin(angle)])
     z_place = support_top + 2 * spec.half_height + PLACE_CLEARANCE
     _move(tt, np.array([*place_xy, z_carry]), CARRY_SPEED, result)
     _move(tt, np.array([*place_xy, z_place + APPROACH_GAP]), CARRY_SPEED, result, guard=True)

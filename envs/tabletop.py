@@ -104,9 +104,11 @@ class TableTop:
 
     def set_pusher(self, active: bool) -> None:
         """Switch the pusher sphere's collisions on (push skill) or off."""
-        g = self.scene.pusher_geom
-        self.model.geom_contype[g] = 1 if active else 0
-        self.model.geom_conaffinity[g] = 1 if active else 0
+        g, body = self.scene.pusher_geom, self.model.geom_bodyid[self.scene.pusher_geom]
+        flag = 1 if active else 0
+        self.model.geom_contype[g] = self.model.geom_conaffinity[g] = flag
+        # The broad phase filters on body-level masks (the OR over the body's geoms) first.
+        self.model.body_contype[body] = self.model.body_conaffinity[body] = flag
 
     # ------------------------------------------------------------------ events
     def begin_step(self) -> None:
