@@ -114,19 +114,24 @@ def sample_layout(rng: np.random.Generator, objects: list[ObjectSpec]) -> None:
         bases = [i for i, o in enumerate(objects) if o.shape != "ball"]
         stacked_on = bases[rng.integers(len(bases))]
         top = int(rng.choice([i for i in range(n) if i != stacked_on]))
-    placed: list[int] = []
-    for i, obj in enumerate(objects):
-        if i == top:
-            continue
-        for _ in range(2000):
-            xy = rng.uniform(-WORKSPACE_HALF + 0.03, WORKSPACE_HALF - 0.03, size=2)
-            if all(np.linalg.norm(xy - np.array(objects[j].pos[:2])) > obj.radius_xy + objects[j].radius_xy + 0.03
-                   for j in placed):
+    order = [i for i in range(n) if i != top]
+    for _ in range(100):  # restart from scratch when a late object finds no room
+        placed: dict[int, np.ndarray] = {}
+        for i in order:
+            for _ in range(200):
+                xy = rng.uniform(-WORKSPACE_HALF + 0.03, WORKSPACE_HALF - 0.03, size=2)
+                if all(np.linalg.norm(xy - p) > objects[i].radius_xy + objects[j].radius_xy + 0.02
+                       for j, p in placed.items()):
+                    placed[i] = xy
+                    break
+            else:
                 break
-        else:
-            raise RuntimeError("could not place objects without overlap; the workspace is too small")
-        obj.pos = (float(xy[0]), float(xy[1]), obj.half_height + 1e-3)
-        placed.append(i)
+        if len(placed) == len(order):
+            break
+    else:
+        raise RuntimeError("could not place objects without overlap; the workspace is too small")
+    for i, xy in placed.items():
+        objects[i].pos = (float(xy[0]), float(xy[1]), objects[i].half_height + 1e-3)
     if top >= 0:
         base = objects[stacked_on]
         objects[top].pos = (base.pos[0], base.pos[1], 2 * base.half_height + objects[top].half_height + 2e-3)

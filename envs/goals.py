@@ -212,7 +212,9 @@ def _template_regex(template: str) -> re.Pattern:
     return re.compile(f"^{pattern}$")
 
 
+# Most specific first: "put the {0} on the table" must win over "put the {0} on the {1}".
 _PARSERS = [(name, _template_regex(t)) for name, ts in _TEMPLATES.items() for t in ts]
+_PARSERS.sort(key=lambda item: -len(re.sub(r"\(\?P<a\d>[^)]*\)", "", item[1].pattern)))
 
 
 def parse_instruction(text: str, names: list[str] | None = None) -> tuple[Predicate, ...]:
