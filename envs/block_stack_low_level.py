@@ -24,7 +24,7 @@ from .block_stack import SETTLE_WINDOW, BlockStackEnv
 
 MAX_DELTA = 0.01
 GRASP_RADIUS = 0.015
-TICKS_PER_STEP = 2
+TICKS_PER_STEP = 1
 GRIPPER_LOW = np.array([-0.3, -0.3, 0.01])
 GRIPPER_HIGH = np.array([0.3, 0.3, 0.5])
 

@@ -14,6 +14,7 @@ STILL_LINEAR_SPEED = 0.01
 """m/s under which an object counts as still (resting contact jitter here is < 1e-3 m/s)."""
 STILL_ANGULAR_SPEED = 0.1
 """rad/s under which an object counts as still."""
+_STILL_SQUARED = np.array([STILL_LINEAR_SPEED**2, STILL_ANGULAR_SPEED**2])
 STATE_DIM = 13
 STATE_FIELDS: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "vx", "vy", "vz", "wx", "wy", "wz")
 
@@ -21,28 +22,42 @@ STATE_FIELDS: tuple[str, ...] = ("x", "y", "z", "qw", "qx", "qy", "qz", "vx", "v
 def quat_rotate(quat: np.ndarray, vec: np.ndarray) -> np.ndarray:
     """Rotate vectors by unit quaternions (w, x, y, z). quat (..., 4), vec (..., 3) -> (..., 3)."""
     w, xyz = quat[..., :1], quat[..., 1:]
-    t = 2.0 * np.cross(xyz, vec)
-    return vec + w * t + np.cross(xyz, t)
+    t = 2.0 * _cross(xyz, vec)
+    return vec + w * t + _cross(xyz, t)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # np.cross spends most of its time normalising axes; this is 5x faster for (..., 3) inputs.
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def object_poses(scene: Scene, data: mujoco.MjData) -> np.ndarray:
+    """Per-object position and quaternion ``(N, 7)``: a read-only view (cheaper than ``object_states``)."""
+    poses = data.qpos.reshape(-1, 7)
+    poses.flags.writeable = False
+    return poses
 
 
 def object_states(scene: Scene, data: mujoco.MjData) -> np.ndarray:
     """Per-object state ``(N, 13)``: position, quaternion, linear and angular velocity (world frame)."""
-    qpos = data.qpos[scene.qpos_adr[:, None] + np.arange(7)]  # (N, 7)
-    qvel = data.qvel[scene.qvel_adr[:, None] + np.arange(6)]  # (N, 6); free-joint angvel is body-local
+    qpos = data.qpos.reshape(-1, 7)  # (N, 7)
+    qvel = data.qvel.reshape(-1, 6)  # (N, 6); free-joint angvel is body-local
     ang_world = quat_rotate(qpos[:, 3:7], qvel[:, 3:6])
     return np.concatenate([qpos, qvel[:, :3], ang_world], axis=1)
 
 
 def object_speeds(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
     """Linear and angular speed of each object, ``(N,)`` each."""
-    qvel = data.qvel[scene.qvel_adr[:, None] + np.arange(6)]
-    return np.linalg.norm(qvel[:, :3], axis=1), np.linalg.norm(qvel[:, 3:], axis=1)
+    qvel = data.qvel.reshape(-1, 6)
+    return np.sqrt((qvel[:, :3] ** 2).sum(axis=1)), np.sqrt((qvel[:, 3:] ** 2).sum(axis=1))
 
 
 def is_still(scene: Scene, data: mujoco.MjData) -> bool:
     """True when every object is below the linear and angular stillness thresholds."""
-    lin, ang = object_speeds(scene, data)
-    return bool(np.all(lin < STILL_LINEAR_SPEED) and np.all(ang < STILL_ANGULAR_SPEED))
+    v = data.qvel.reshape(-1, 2, 3)  # (N, linear|angular, xyz)
+    return bool((np.einsum("ijk,ijk->ij", v, v) < _STILL_SQUARED).all())
 
 
 def up_alignment(quat: np.ndarray) -> np.ndarray:
@@ -63,12 +78,10 @@ def contact_forces(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.nd
     if n == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     contact = data.contact
-    geoms = np.stack([contact.geom1[:n], contact.geom2[:n]], axis=1)
-    pairs = np.sort(scene.geom_to_object[geoms], axis=1)
+    pairs = np.sort(scene.geom_to_object[contact.geom[:n]], axis=1)  # (n, 2)
     adr = contact.efc_address[:n]
     active = adr >= 0
-    force = np.where(active, data.efc_force[np.maximum(adr, 0)], 0.0)
-    return pairs[active], force[active]
+    return pairs[active], data.efc_force[adr[active]]
 
 
 def contact_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
@@ -91,11 +104,10 @@ def support_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.nd
     a rests on b when they touch, a's centre is above b's top half, and a's centre lies over
     b's horizontal extent (within b's footprint radius plus 1 cm).
     """
-    states = object_states(scene, data)
+    pos = object_poses(scene, data)[:, :3]
     touch, on_table = contact_matrix(scene, data)
-    half_h = np.array([o.half_height for o in scene.objects])
-    reach = np.array([o.radius_xy for o in scene.objects]) + 0.01
-    pos = states[:, :3]
+    half_h = scene.half_heights
+    reach = scene.radii_xy + 0.01
     dz = pos[:, None, 2] - pos[None, :, 2]  # (N, N): z_a - z_b
     dxy = np.linalg.norm(pos[:, None, :2] - pos[None, :, :2], axis=-1)
     above = dz > 0.5 * (half_h[:, None] + half_h[None, :])
@@ -107,11 +119,11 @@ def support_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.nd
 
 def top_heights(scene: Scene, data: mujoco.MjData) -> np.ndarray:
     """Highest point of each object ``(N,)`` from its axis-aligned bounding box in world frame."""
-    states = object_states(scene, data)
-    half = np.stack([o.half_extents() for o in scene.objects])  # (N, 3)
-    quat = states[:, 3:7]
-    axes = np.stack([quat_rotate(quat, np.broadcast_to(e, (len(half), 3))) for e in np.eye(3)], axis=1)
-    vertical = np.sum(np.abs(axes[..., 2]) * half, axis=1)  # (N,): sum_k |z of local axis k| * half_k
-    is_ball = np.array([o.shape == "ball" for o in scene.objects])
-    vertical = np.where(is_ball, half[:, 0], vertical)
-    return states[:, 2] + vertical
+    poses = object_poses(scene, data)
+    half = scene.half_extents  # (N, 3)
+    w, x, y, z = poses[:, 3], poses[:, 4], poses[:, 5], poses[:, 6]
+    # z-components of the body's local x, y, z axes in world frame (third row of the rotation matrix)
+    axes_z = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1)
+    vertical = np.sum(np.abs(axes_z) * half, axis=1)  # (N,)
+    vertical = np.where(scene.is_ball, half[:, 0], vertical)
+    return poses[:, 2] + vertical

@@ -117,6 +117,18 @@ class Scene:
     gripper_mocap: int
     names: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Per-object constants, cached once because physics read-outs run every control tick.
+        self.half_heights = np.array([o.half_height for o in self.objects])
+        self.half_extents = np.stack([o.half_extents() for o in self.objects])
+        self.radii_xy = np.array([o.radius_xy for o in self.objects])
+        self.is_ball = np.array([o.shape == "ball" for o in self.objects])
+        # Objects' free joints are the model's only joints, in object order, so data.qpos reshapes
+        # to (N, 7) and data.qvel to (N, 6) without gathering (physics read-outs rely on this).
+        n = len(self.objects)
+        if self.model.nq != 7 * n or self.model.nv != 6 * n or not np.array_equal(self.qpos_adr, 7 * np.arange(n)):
+            raise ValueError("scene objects must own the model's only (free) joints, in object order")
+
     @property
     def n_objects(self) -> int:
         return len(self.objects)

@@ -1,6 +1,6 @@
 """High-level skills for planners: ``pick_place`` and ``push``, run as gripper trajectories.
 
-Each skill drives the mocap gripper through waypoints at bounded speed, one 20 ms control tick
+Each skill drives the mocap gripper through waypoints at bounded speed, one 40 ms control tick
 at a time, and returns a ``SkillResult``; the env then lets the scene settle. Skills never
 teleport objects: what happens to the scene is the physics of the motion.
 """

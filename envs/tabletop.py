@@ -12,8 +12,10 @@ import numpy as np
 from . import physics
 from .scene import Scene
 
-CONTROL_SUBSTEPS = 10
-"""Physics steps per control tick (10 x 2 ms = 20 ms): mocap targets and events update per tick."""
+CONTROL_SUBSTEPS = 20
+"""Physics steps per control tick (20 x 2 ms = 40 ms): mocap targets, events and video frames
+update once per tick. 40 ms keeps the per-tick Python work (events, guards) small next to the
+physics (see docs/benchmarks.md) while the gripper moves at most 2 cm a tick."""
 CONTACT_IMPULSE_MIN = 1e-4
 """N*s below which a touching pair is not reported as a contact event."""
 
@@ -26,8 +28,9 @@ class _Tracker:
     peak: np.ndarray
     t_first: np.ndarray
     touching0: np.ndarray  # pairs touching when the step began
-    ref_z: np.ndarray  # (N,) height each object is judged against for falls
-    ref_up: np.ndarray  # (N,) upright alignment at the reference
+    fall_z: np.ndarray  # (N,) height below which an object has fallen
+    can_topple: np.ndarray  # (N,) upright non-balls at the reference, which topple if tipped on their side
+    fall_margin: np.ndarray  # (N,) drop that counts as a fall
     fell: np.ndarray  # (N,) bool, fall already reported this step
     events: list
 
@@ -44,19 +47,17 @@ class TableTop:
         self.data = mujoco.MjData(self.model)
         self.held = -1
         self.frame_callback: Callable[[], None] | None = None
-        self.frame_every = 2  # ticks between frames when recording (25 fps at 20 ms ticks)
+        self.frame_every = 1  # ticks between frames when recording (25 fps at 40 ms ticks)
         self._ticks = 0
+        self.tick_seconds = CONTROL_SUBSTEPS * self.model.opt.timestep
         mujoco.mj_forward(self.model, self.data)
         self.begin_step()
 
     # ------------------------------------------------------------------ time
-    @property
-    def tick_seconds(self) -> float:
-        return CONTROL_SUBSTEPS * self.model.opt.timestep
 
     @property
     def time(self) -> float:
-        return float(self.data.time)
+        return self.data.time
 
     def tick(self) -> None:
         """Advance one control tick and record what happened."""
@@ -96,10 +97,7 @@ class TableTop:
             return
         self.data.eq_active[self.scene.weld_ids[self.held]] = 0
         self._tracker.events.append({"type": "release", "object": self.scene.names[self.held], "t": self.time})
-        # Judge falls of the released object from where it was let go.
-        states = physics.object_states(self.scene, self.data)
-        self._tracker.ref_z[self.held] = states[self.held, 2]
-        self._tracker.ref_up[self.held] = physics.up_alignment(states[self.held, 3:7])
+        self._set_fall_reference(self.held)  # judge its falls from where it was let go
         self.held = -1
 
     def set_pusher(self, active: bool) -> None:
@@ -114,11 +112,20 @@ class TableTop:
     def begin_step(self) -> None:
         """Reset the per-step event accumulators."""
         n = self.scene.n_objects + 2
-        states = physics.object_states(self.scene, self.data)
         self._tracker = _Tracker(
             impulse=np.zeros((n, n)), peak=np.zeros((n, n)), t_first=np.full((n, n), np.nan),
-            touching0=self._touching_pairs(), ref_z=states[:, 2].copy(),
-            ref_up=physics.up_alignment(states[:, 3:7]), fell=np.zeros(n - 2, dtype=bool), events=[])
+            touching0=self._touching_pairs(), fall_z=np.zeros(n - 2), can_topple=np.zeros(n - 2, dtype=bool),
+            fall_margin=np.maximum(self.scene.half_heights, 0.015), fell=np.zeros(n - 2, dtype=bool), events=[])
+        for k in range(n - 2):
+            self._set_fall_reference(k)
+
+    def _set_fall_reference(self, k: int) -> None:
+        """Judge object ``k``'s falls from where it is now: a drop of more than its half-height
+        (at least 1.5 cm), or tipping from upright to on its side."""
+        tr = self._tracker
+        pose = self.data.qpos[7 * k: 7 * k + 7]
+        tr.fall_z[k] = pose[2] - tr.fall_margin[k]
+        tr.can_topple[k] = (not self.scene.is_ball[k]) and physics.up_alignment(pose[3:7]) > 0.7
 
     def _touching_pairs(self) -> np.ndarray:
         n = self.scene.n_objects + 2
@@ -128,28 +135,34 @@ class TableTop:
         return touching
 
     def _record(self) -> None:
-        tr = self._tracker
-        pairs, force = physics.contact_forces(self.scene, self.data)
-        if len(pairs):
-            # Impulse is sampled once per tick: force x tick duration (documented approximation).
-            i, j = pairs[:, 0] + 2, pairs[:, 1] + 2
-            np.add.at(tr.impulse, (i, j), force * self.tick_seconds)
-            np.maximum.at(tr.peak, (i, j), force)
-            fresh = np.isnan(tr.t_first[i, j]) & (force > 0)
-            tr.t_first[i[fresh], j[fresh]] = self.time
-        states = physics.object_states(self.scene, self.data)
-        half_h = np.array([o.half_height for o in self.scene.objects])
-        is_ball = np.array([o.shape == "ball" for o in self.scene.objects])
-        up = physics.up_alignment(states[:, 3:7])
-        dropped = states[:, 2] < tr.ref_z - np.maximum(half_h, 0.015)
-        toppled = ~is_ball & (tr.ref_up > 0.7) & (up < 0.3)
+        tr, data = self._tracker, self.data
+        n = data.ncon
+        if n:
+            # Forces are sampled once per tick; impulse = force x tick duration (documented approximation).
+            adr = data.contact.efc_address[:n]
+            active = adr >= 0
+            sides = self.scene.geom_to_object[data.contact.geom[:n][active]] + 2  # (k, 2)
+            size = len(tr.impulse)
+            flat = sides.min(axis=1) * size + sides.max(axis=1)
+            tick_force = np.bincount(flat, weights=data.efc_force[adr[active]], minlength=size * size)
+            tick_force = tick_force.reshape(size, size)
+            tr.impulse += tick_force * self.tick_seconds
+            np.maximum(tr.peak, tick_force, out=tr.peak)
+            fresh = (tick_force > 0) & np.isnan(tr.t_first)
+            if fresh.any():
+                tr.t_first[fresh] = data.time
+        poses = data.qpos.reshape(-1, 7)  # objects own the only joints (see Scene)
+        x, y = poses[:, 4], poses[:, 5]
+        dropped = poses[:, 2] < tr.fall_z
+        toppled = tr.can_topple & (1.0 - 2.0 * (x * x + y * y) < 0.3)
         new = (dropped | toppled) & ~tr.fell
         if self.held >= 0:
             new[self.held] = False
         for k in np.flatnonzero(new):
             tr.fell[k] = True
             tr.events.append({"type": "fall", "object": self.scene.names[k], "t": self.time,
-                              "drop": float(tr.ref_z[k] - states[k, 2]), "toppled": bool(toppled[k])})
+                              "drop": float(tr.fall_z[k] + tr.fall_margin[k] - poses[k, 2]),
+                              "toppled": bool(toppled[k])})
 
     def step_events(self) -> list[dict]:
         """Events since ``begin_step``: grasps, releases, falls, then contacts (with impulses)."""
