@@ -8,8 +8,10 @@ Contact model, chosen for stacking (and why):
   ``condim=6`` on balls with 2 mm rolling friction: with less, a ball resting centred on a
   flat top creeps off it (constraint softness), and a pushed ball would roll for metres.
 - Per-geom ``solref=(0.02, zeta)`` where the damping ratio zeta encodes restitution
-  (``restitution_to_dampratio``); the default timeconst 0.02 s keeps penetration < 1 mm for
-  the masses used here while staying well above 2x the timestep (MuJoCo's stability rule).
+  (``restitution_to_dampratio``); timeconst 0.02 s stays well above 2x the timestep (MuJoCo's
+  stability rule). ``solimp=(0.95, 0.99, 0.001)`` makes contacts stiff: with MuJoCo's default
+  (0.9, 0.95) a heavy ball on a five-cube tower sank the top cube's edge as it rolled, tilting
+  the top towards it, and rolled off a tower that real rigid blocks would hold.
 - The gripper is a mocap body, which moves kinematically; objects attach to it through weld
   equality constraints that are switched on at grasp (one per object, all off at start).
   A weld makes grasping deterministic and reliable, so failures come from placement physics,
@@ -33,6 +35,7 @@ WORKSPACE_HALF = 0.22
 PUSHER_RADIUS = 0.012
 WELD_SOLREF = (0.01, 1.0)
 CONTACT_TIMECONST = 0.02
+CONTACT_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 ROLLING_FRICTION = 1e-3  # m; below ~5e-4 a resting ball creeps off a flat top (soft-constraint drift)
 TORSIONAL_FRICTION = 5e-3
 
@@ -140,7 +143,7 @@ def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
     body.add_freejoint(name=f"{obj.name}_free")
     rgba = [*COLORS[obj.color], 1.0]
     common = dict(name=f"{obj.name}_geom", rgba=rgba, mass=obj.mass,
-                  solref=[CONTACT_TIMECONST, restitution_to_dampratio(obj.restitution)])
+                  solref=[CONTACT_TIMECONST, restitution_to_dampratio(obj.restitution)], solimp=list(CONTACT_SOLIMP))
     if obj.shape == "ball":
         body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[obj.size[0], 0, 0], condim=6,
                       friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
