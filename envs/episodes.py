@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import gymnasium as gym
 import numpy as np
 
-from .expert import BlockStackExpert
+from .expert import BlockStackExpert, LowLevelExpert
 
 POLICIES = ("expert", "random")
 
@@ -19,7 +19,7 @@ def make_policy(env: gym.Env, policy: str, seed: int) -> Callable[[], object]:
         if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
             raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
         if isinstance(env.action_space, gym.spaces.Box):
-            raise ValueError("the expert drives the high-level skill env; use --policy random for low-level envs")
+            return LowLevelExpert(env).act
         return BlockStackExpert(env).act
     if policy == "random":
         env.action_space.seed(seed)

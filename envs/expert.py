@@ -142,3 +142,90 @@ class BlockStackExpert:
         clearance = (dist - radii[others][None, :]).min(axis=1)
         best = points[int(np.argmax(clearance))]
         return float(best[0]), float(best[1])
+
+
+class LowLevelExpert:
+    """Scripted end-effector policy for ``BlockStackLowLevel-v0``: the same plans as
+    ``BlockStackExpert``, executed as waypoints with gripper deltas and grip commands.
+
+    Call ``act()`` each step for a ``(4,)`` action. After each placement it waits until the
+    scene is still, then asks the high-level expert for the next move. On an infeasible goal it
+    holds still (the low-level env has no declare action).
+    """
+
+    APPROACH = 0.3  # fraction of the full delta per step near grasp and placement (7.5 cm/s)
+
+    def __init__(self, env) -> None:
+        self.env = env.unwrapped
+        self.planner = BlockStackExpert(env)
+        self._queue: list[tuple[str, np.ndarray | None, float]] = []
+
+    def act(self) -> np.ndarray:
+        from .block_stack_low_level import MAX_DELTA
+
+        tt = self.env.tabletop
+        while True:
+            if not self._queue:
+                self._plan()
+            if not self._queue:
+                return np.zeros(4, dtype=np.float32)
+            kind, target, speed = self._queue[0]
+            grip = 1.0 if tt.held >= 0 else -1.0
+            if kind == "move" or kind == "guarded":
+                delta = target - tt.gripper_pos
+                touched = kind == "guarded" and tt.held >= 0 and self._held_touches()
+                if np.linalg.norm(delta) < 1e-4 or touched:
+                    self._queue.pop(0)
+                    continue
+                step = np.clip(delta / MAX_DELTA, -speed, speed)
+                return np.array([*step, grip], dtype=np.float32)
+            self._queue.pop(0)
+            if kind == "grasp":
+                return np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+            if kind == "release":
+                return np.array([0.0, 0.0, 0.0, -1.0], dtype=np.float32)
+            if kind == "wait":
+                if not physics.is_still(tt.scene, tt.data):
+                    self._queue.insert(0, ("wait", None, 0.0))
+                return np.array([0.0, 0.0, 0.0, grip], dtype=np.float32)
+
+    def _held_touches(self) -> bool:
+        tt = self.env.tabletop
+        touch, on_table = physics.contact_matrix(tt.scene, tt.data)
+        return bool(touch[tt.held].any() or on_table[tt.held])
+
+    def _plan(self) -> None:
+        if self.env._goal_truth()[0]:
+            return  # the goal holds: keep still until the env has seen 1 s of stillness
+        action = self.planner.act()
+        if action["skill"] != "pick_place":
+            return
+        tt = self.env.tabletop
+        names = self.env.object_names
+        obj = names.index(action["object"])
+        states = physics.object_states(tt.scene, tt.data)
+        tops = physics.top_heights(tt.scene, tt.data)
+        half_h = tt.scene.objects[obj].half_height
+        z_safe = max(0.12, float(tops.max()) + 2 * half_h + 0.04)
+        here, grasp_xy = tt.gripper_pos, states[obj, :2]
+        if action["target"] == "table":
+            place_xy, support_top = np.array([action["dx"], action["dy"]]), 0.0
+        else:
+            target = names.index(action["target"])
+            place_xy = states[target, :2] + (action["dx"], action["dy"])
+            support_top = float(tops[target])
+        z_place = support_top + 2 * half_h + 0.002
+        self._queue = [
+            ("move", np.array([here[0], here[1], max(here[2], z_safe)]), 1.0),
+            ("move", np.array([*grasp_xy, z_safe]), 1.0),
+            ("move", np.array([*grasp_xy, tops[obj] + 0.03]), 1.0),
+            ("move", np.array([*grasp_xy, tops[obj]]), self.APPROACH),
+            ("grasp", None, 0.0),
+            ("move", np.array([*grasp_xy, z_safe]), 1.0),
+            ("move", np.array([*place_xy, z_safe]), 1.0),
+            ("guarded", np.array([*place_xy, z_place + 0.03]), 1.0),
+            ("guarded", np.array([*place_xy, z_place - 0.01]), self.APPROACH),
+            ("release", None, 0.0),
+            ("move", np.array([*place_xy, z_place + 0.05]), 1.0),
+            ("wait", None, 0.0),
+        ]

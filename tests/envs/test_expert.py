@@ -33,3 +33,12 @@ def test_expert_builds_a_tower_with_the_ball_on_top():
     assert summary["success"]
     objects = env.unwrapped.objects
     assert [objects[i].name for i in tower_order(objects, [0, 1, 2], 3)] == ["green_plate", "red_cube", "blue_ball"]
+
+
+def test_low_level_expert_stacks_with_end_effector_deltas():
+    env = gym.make("foretell/BlockStackLowLevel-v0", obs_keys=("state",))
+    options = {"objects": [cube("red_cube", "red", 0.0, 0.0), cube("blue_cube", "blue", 0.12, -0.1)],
+               "goal": ["on(blue_cube, red_cube)"]}
+    summary = run_episode(env, "expert", seed=0, options=options)
+    assert summary["success"] and summary["steps"] < 200
+    assert env.unwrapped.tabletop.held == -1
