@@ -17,7 +17,8 @@ ENV_DESCRIPTIONS: dict[str, str] = {
 
 _ENTRY_POINTS = {
     "foretell/BlockStack-v0": ("foretell.envs.block_stack:BlockStackEnv", 50),
-    "foretell/BlockStackLowLevel-v0": ("foretell.envs.block_stack_low_level:BlockStackLowLevelEnv", 500),
+    # 1000 x 40 ms = 40 s: a six-high tower takes the scripted expert ~600 steps.
+    "foretell/BlockStackLowLevel-v0": ("foretell.envs.block_stack_low_level:BlockStackLowLevelEnv", 1000),
 }
 
 for _env_id, (_entry, _max_steps) in _ENTRY_POINTS.items():
