@@ -59,8 +59,7 @@ class BlockStackExpert:
                 chain.append(cur)
         heights = [p.args[0] for p in goal.predicates if p.name == "tower_height"]
         if heights:
-            candidates = [i for i in range(len(objects)) if i not in clear or True]
-            chain = tower_order(objects, candidates, heights[0])
+            chain = tower_order(objects, list(range(len(objects))), heights[0])
         return _Structure(chain, clear, on_table)
 
     def act(self) -> dict:
