@@ -13,12 +13,16 @@ from .skills import SKILL_SCHEMA, skill_schema_json
 ENV_DESCRIPTIONS: dict[str, str] = {
     "foretell/BlockStack-v0": "Stack mixed-shape objects with pick_place/push skills; physics decides what stands.",
     "foretell/BlockStackLowLevel-v0": "BlockStack with continuous end-effector deltas + grip (learned control).",
+    "foretell/Collide-v0": "A red ball is launched at a yellow target among distractors; will it hit?",
+    "foretell/Drop-v0": "A red object is dropped near a yellow target among distractors; will it land on it?",
 }
 
 _ENTRY_POINTS = {
     "foretell/BlockStack-v0": ("foretell.envs.block_stack:BlockStackEnv", 50),
     # 1000 x 40 ms = 40 s: a six-high tower takes the scripted expert ~600 steps.
     "foretell/BlockStackLowLevel-v0": ("foretell.envs.block_stack_low_level:BlockStackLowLevelEnv", 1000),
+    "foretell/Collide-v0": ("foretell.envs.collide:CollideEnv", 75),
+    "foretell/Drop-v0": ("foretell.envs.drop:DropEnv", 75),
 }
 
 for _env_id, (_entry, _max_steps) in _ENTRY_POINTS.items():

@@ -10,11 +10,16 @@ import numpy as np
 
 from .expert import BlockStackExpert, LowLevelExpert
 
-POLICIES = ("expert", "random")
+POLICIES = ("auto", "expert", "random")
 
 
 def make_policy(env: gym.Env, policy: str, seed: int) -> Callable[[], object]:
-    """Return a zero-argument callable giving the next action for ``policy`` on ``env``."""
+    """Return a zero-argument callable giving the next action for ``policy`` on ``env``.
+
+    ``auto`` is the expert where the env has one, else random actions (passive scenarios have
+    a single "watch" action)."""
+    if policy == "auto":
+        policy = "expert" if hasattr(env.unwrapped, "goal") else "random"
     if policy == "expert":
         if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
             raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
@@ -50,13 +55,19 @@ def run_episode(env: gym.Env, policy: str, seed: int, frames: list | None = None
     if frames is not None:
         env.unwrapped.record_frames(None)
         frames.extend([env.unwrapped.snapshot_frame()] * int(env.metadata["render_fps"]))  # hold the end 1 s
-    return {"seed": seed, "success": bool(info["success"]), "steps": steps, "reward": total_reward,
-            "feasible": bool(info["feasible"]), "goal": info["goal"]["predicates"],
-            "goal_kind": info["goal"]["kind"], "needs_physics": info["goal"]["needs_physics"],
-            "instruction": env.unwrapped.instruction, "stable": bool(info["stable"]),
-            "declared_infeasible": bool(info["skill"] and info["skill"]["name"] == "declare_infeasible"),
-            "terminated": bool(terminated), "truncated": bool(truncated), "events": events,
-            "sim_seconds": float(info["time"]), "wall_seconds": time.perf_counter() - start}
+    summary = {"seed": seed, "steps": steps, "reward": total_reward, "terminated": bool(terminated),
+               "truncated": bool(truncated), "events": events, "sim_seconds": float(info["time"]),
+               "wall_seconds": time.perf_counter() - start}
+    if "goal" in info:  # a task with a goal (BlockStack)
+        summary.update(
+            success=bool(info["success"]), feasible=bool(info["feasible"]), goal=info["goal"]["predicates"],
+            goal_kind=info["goal"]["kind"], needs_physics=info["goal"]["needs_physics"],
+            instruction=env.unwrapped.instruction, stable=bool(info["stable"]),
+            declared_infeasible=bool(info["skill"] and info["skill"]["name"] == "declare_infeasible"))
+    if "contact_label" in info:  # a passive scenario
+        summary.update(contact_label=info["contact_label"], agent=info["agent"], patient=info["patient"],
+                       causal_graph=info.get("causal_graph"))
+    return summary
 
 
 def evaluate_expert(env_id: str, episodes: int, space: str, seed: int = 0,
@@ -82,3 +93,32 @@ def evaluate_expert(env_id: str, episodes: int, space: str, seed: int = 0,
         "mean_steps_feasible": rate(feasible, "steps"), "mean_wall_seconds": rate(results, "wall_seconds"),
         "failures": [{k: r[k] for k in ("seed", "goal", "steps", "stable")} for r in results if not r["success"]],
     }
+
+
+def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but_for: bool = True,
+                      progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+    """Label and ground-truth statistics of a passive scenario over seeds ``seed .. seed+episodes-1``.
+
+    Reports the object-contact label rate (target 40-60%), direct-graph edge counts, and (with
+    ``but_for``) how often the direct graph's transitive closure equals the total-effect graph.
+    """
+    env = gym.make(env_id, space=space, obs_keys=("state",))
+    seeds = range(seed, seed + episodes)
+    labels, edges, agreements, disagreements = [], [], [], []
+    for s in progress(seeds) if progress else seeds:
+        env.reset(seed=s)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            _, _, terminated, truncated, info = env.step(0)
+        labels.append(info["contact_label"])
+        edges.append(len(info["causal_graph"]["edges"]))
+        if but_for:
+            agreement = env.unwrapped.ground_truth()["agreement"]
+            agreements.append(agreement["agree"])
+            if not agreement["agree"]:
+                disagreements.append({"seed": s, **agreement})
+    env.close()
+    return {"env": env_id, "space": space, "episodes": episodes, "seeds": [seed, seed + episodes - 1],
+            "contact_rate": float(np.mean(labels)), "mean_direct_edges": float(np.mean(edges)),
+            "closure_agreement_rate": float(np.mean(agreements)) if agreements else None,
+            "disagreements": disagreements}

@@ -56,8 +56,11 @@ class ObjectSpec:
     friction: float
     restitution: float
     fragile: bool = False
+    fragility: float = 0.0  # impulse (N*s) above which a fragile object breaks
     pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
     yaw: float = 0.0
+    frozen: bool = False  # held in place by a weld to the world (the "freeze" intervention)
+    quat: tuple[float, float, float, float] | None = None  # full orientation; overrides yaw when set
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -138,7 +141,7 @@ class Scene:
 
 
 def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
-    quat = np.array([np.cos(obj.yaw / 2), 0.0, 0.0, np.sin(obj.yaw / 2)])
+    quat = np.array(obj.quat if obj.quat is not None else [np.cos(obj.yaw / 2), 0.0, 0.0, np.sin(obj.yaw / 2)])
     body = spec.worldbody.add_body(name=obj.name, pos=list(obj.pos), quat=list(quat))
     body.add_freejoint(name=f"{obj.name}_free")
     rgba = [*COLORS[obj.color], 1.0]
@@ -205,6 +208,9 @@ def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:
                                  name2=obj.name, objtype=mujoco.mjtObj.mjOBJ_BODY)
         weld.active = False
         weld.solref = list(WELD_SOLREF)
+        if obj.frozen:  # weld to the world at the built pose (zero relpose means "as at qpos0")
+            spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name=f"freeze_{obj.name}", name1=obj.name,
+                              objtype=mujoco.mjtObj.mjOBJ_BODY).solref = list(WELD_SOLREF)
 
     model = spec.compile()
     body_ids = np.array([model.body(o.name).id for o in objects], dtype=np.int64)

@@ -83,7 +83,7 @@ def envs_list(as_json: bool = typer.Option(False, "--json", help="Machine-readab
 def envs_show(
     env_id: str = typer.Argument(..., help="Registered env id, e.g. foretell/BlockStack-v0."),
     seed: int = typer.Option(0, help="Episode seed."),
-    policy: str = typer.Option("expert", help="expert | random."),
+    policy: str = typer.Option("auto", help="auto (the expert where there is one) | expert | random."),
     space: str = typer.Option("A", help="Property space: A (train) or B (held-out)."),
     out: Path = typer.Option(Path("episode.mp4"), help="Where to write the mp4."),
     camera: str = typer.Option("front", help="front | top."),
@@ -100,22 +100,29 @@ def envs_show(
     if env_id not in list_envs():
         _fail(f"unknown env {env_id!r}; registered: {sorted(list_envs())}")
     try:
-        env = gym.make(env_id, space=space, camera=camera, render_size=size, obs_keys=("state", "instruction"))
+        env = gym.make(env_id, space=space, camera=camera, render_size=size, obs_keys=("state",))
         frames: list = []
         summary = run_episode(env, policy, seed, frames=frames)
     except ValueError as exc:
         _fail(str(exc))
-    write_video(caption_frames(frames, summary["instruction"]), out, fps=env.metadata["render_fps"])
+    if "goal" in summary:
+        caption = summary["instruction"]
+        lines = [f"instruction: {caption}",
+                 f"goal: {' and '.join(summary['goal'])} (feasible={summary['feasible']})",
+                 f"outcome: {'SUCCESS' if summary['success'] else 'FAILURE'} after {summary['steps']} steps, "
+                 f"{summary['sim_seconds']:.1f} s simulated"]
+    else:
+        caption = f"Will the {summary['agent'].replace('_', ' ')} touch the {summary['patient'].replace('_', ' ')}?"
+        edges = summary["causal_graph"]["edges"] if summary.get("causal_graph") else []
+        lines = [f"question: {caption}",
+                 f"outcome: contact={summary['contact_label']} after {summary['sim_seconds']:.1f} s simulated",
+                 "direct causal graph: " + (", ".join(f"{e['source']} -> {e['target']} ({e['kind']})" for e in edges)
+                                            or "no edges")]
+    write_video(caption_frames(frames, caption), out, fps=env.metadata["render_fps"])
     env.close()
     summary.update(video=str(out), frames=len(frames))
-    verdict = "SUCCESS" if summary["success"] else "FAILURE"
-    _emit(summary, as_json, [
-        f"{env_id} seed={seed} space={space} policy={policy}",
-        f"instruction: {summary['instruction']}",
-        f"goal: {' and '.join(summary['goal'])} (feasible={summary['feasible']})",
-        f"outcome: {verdict} after {summary['steps']} steps, {summary['sim_seconds']:.1f} s simulated",
-        f"video: {out} ({len(frames)} frames)",
-    ])
+    _emit(summary, as_json, [f"{env_id} seed={seed} space={space} policy={policy}", *lines,
+                             f"video: {out} ({len(frames)} frames)"])
 
 
 @eval_app.command("expert")
@@ -152,6 +159,39 @@ def eval_expert(
         f"infeasible goals declared: {pct(result['infeasible_declared_rate'])} of {result['infeasible_episodes']}",
         f"overall success: {pct(result['success_rate'])}; mean steps (feasible) "
         f"{result['mean_steps_feasible']:.2f}; {result['mean_wall_seconds']:.2f} s/episode",
+    ])
+
+
+@eval_app.command("scenario")
+def eval_scenario(
+    env: str = typer.Option("foretell/Collide-v0", help="A passive scenario env id."),
+    episodes: int = typer.Option(100, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: str = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, help="First seed."),
+    but_for: bool = typer.Option(True, "--but-for/--no-but-for", help="Also re-simulate for total-effect graphs."),
+    out: Path = typer.Option(None, help="Also write the JSON result here (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Contact-label balance and direct vs total-effect causal-graph agreement of a scenario."""
+    from tqdm import tqdm
+
+    from foretell.envs.episodes import evaluate_scenario
+    from foretell.runtime import atomic_write_json
+
+    try:
+        result = evaluate_scenario(env, episodes, space, seed, but_for=but_for,
+                                   progress=lambda it: tqdm(it, desc=f"{env} {space}", unit="ep", file=sys.stderr))
+    except ValueError as exc:
+        _fail(str(exc))
+    if out is not None:
+        atomic_write_json(out, result)
+    agreement = result["closure_agreement_rate"]
+    _emit(result, as_json, [
+        f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
+        f"object-contact label rate: {100 * result['contact_rate']:.1f}% (target 40-60%)",
+        f"mean direct-graph edges: {result['mean_direct_edges']:.2f}",
+        "direct closure == total effect: " + ("not measured" if agreement is None else
+                                               f"{100 * agreement:.1f}% of episodes (target >= 95%)"),
     ])
 
 

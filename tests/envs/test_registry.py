@@ -34,7 +34,7 @@ def _rollout(env_id: str, seed: int, steps: int):
         if term or trunc:
             break
     env.close()
-    return np.stack(states), np.stack(images), obs["instruction"]
+    return np.stack(states), np.stack(images), obs.get("instruction")
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

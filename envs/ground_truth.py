@@ -1,0 +1,163 @@
+"""Causal ground truth from the simulator: the direct graph from contact impulses, the
+total-effect graph from but-for re-simulation, and how well the two agree.
+
+Direct graph (``ContactRecorder``), recorded every physics step:
+- a contact whose normal is near-vertical (|n_z| > 0.9) and whose bodies barely move relative
+  to each other (< 2 cm/s) is *support*: its impulse is credited only from the lower object to
+  the upper one (the weight of the upper object does not move the lower one);
+- any other contact is an *interaction*: its normal impulse is recorded both ways (the edge
+  weight), together with how much each body's velocity changed while the other touched it.
+Edge ``u -> v`` when, while u touched v, v's velocity changed (from its velocity at first touch)
+by more than the change that moves v visibly (``visible_velocity_change``: by the but-for
+tolerance, before friction stops it), or v moved more than that tolerance (a slow push), or
+when u held v up for more than 0.05 s. ``kind`` is
+"support" when support impulse dominates, else "contact"; ``weight`` is the impulse (N*s);
+``t_first`` the first physics step of contact.
+
+Total-effect graph (``but_for_graph``): for each object u, re-simulate from the start without u
+(removed); ``u -> v`` when v's trajectory deviates from the factual one by more than ``tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mujoco
+import networkx as nx
+import numpy as np
+
+from .scene import ROLLING_FRICTION, Scene
+
+SUPPORT_NORMAL_Z = 0.9
+SUPPORT_REL_SPEED = 0.02
+SUPPORT_DV = 0.5  # m/s: support impulse / mass; 0.05 s of holding an object up against gravity
+DEVIATION_TOL = 0.003  # m of trajectory deviation that counts as an effect
+
+
+class ContactRecorder:
+    """Accumulates contact impulses between objects, split into support and interaction."""
+
+    def __init__(self, scene: Scene) -> None:
+        n = scene.n_objects
+        self.scene = scene
+        self.masses = np.array([o.mass for o in scene.objects])
+        self.interaction = np.zeros((n, n))  # [u, v]: impulse u exerted on v
+        self.support = np.zeros((n, n))
+        self.t_first = np.full((n, n), -1, dtype=np.int64)
+        self.v_start = np.full((n, n, 3), np.nan)  # [u, v]: v's velocity when u first pushed it
+        self.dv = np.zeros((n, n))  # [u, v]: largest change of v's velocity while touching u
+        self.p_start = np.full((n, n, 3), np.nan)  # [u, v]: v's position when u first touched it
+        self.moved = np.zeros((n, n))  # [u, v]: farthest v got from there while touching u
+        self.steps = 0
+
+    def snapshot(self) -> dict:
+        return {"interaction": self.interaction.copy(), "support": self.support.copy(),
+                "t_first": self.t_first.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
+                "p_start": self.p_start.copy(), "moved": self.moved.copy(),
+                "steps": self.steps}
+
+    def restore(self, snapshot: dict) -> None:
+        self.interaction, self.support = snapshot["interaction"].copy(), snapshot["support"].copy()
+        self.t_first, self.steps = snapshot["t_first"].copy(), int(snapshot["steps"])
+        self.v_start, self.dv = snapshot["v_start"].copy(), snapshot["dv"].copy()
+        self.p_start, self.moved = snapshot["p_start"].copy(), snapshot["moved"].copy()
+
+    def record(self, data: mujoco.MjData, dt: float) -> None:
+        """Add this physics step's contacts (call once per ``mj_step``)."""
+        self.steps += 1
+        ncon = data.ncon
+        if ncon == 0:
+            return
+        con = data.contact
+        adr = con.efc_address[:ncon]
+        sides = self.scene.geom_to_object[con.geom[:ncon]]  # (k, 2)
+        keep = (adr >= 0) & (sides[:, 0] >= 0) & (sides[:, 1] >= 0)
+        if not keep.any():
+            return
+        a, b = sides[keep, 0], sides[keep, 1]
+        impulse = data.efc_force[adr[keep]] * dt
+        normal_z = con.frame[:ncon][keep, 2]
+        vel = data.qvel.reshape(-1, 6)[:, :3]
+        rel_speed = np.linalg.norm(vel[a] - vel[b], axis=1)
+        is_support = (np.abs(normal_z) > SUPPORT_NORMAL_Z) & (rel_speed < SUPPORT_REL_SPEED)
+        z = data.qpos.reshape(-1, 7)[:, 2]
+        lower = np.where(z[a] <= z[b], a, b)
+        upper = np.where(z[a] <= z[b], b, a)
+        np.add.at(self.support, (lower[is_support], upper[is_support]), impulse[is_support])
+        inter = ~is_support
+        np.add.at(self.interaction, (a[inter], b[inter]), impulse[inter])
+        np.add.at(self.interaction, (b[inter], a[inter]), impulse[inter])
+        # Velocity change of each body while the other touches it (vs. its velocity at first touch).
+        u = np.concatenate([a[inter], b[inter]])
+        v = np.concatenate([b[inter], a[inter]])
+        fresh = np.isnan(self.v_start[u, v, 0])
+        pos = data.qpos.reshape(-1, 7)[:, :3]
+        self.v_start[u[fresh], v[fresh]] = vel[v[fresh]]
+        self.p_start[u[fresh], v[fresh]] = pos[v[fresh]]
+        np.maximum.at(self.dv, (u, v), np.linalg.norm(vel[v] - self.v_start[u, v], axis=1))
+        np.maximum.at(self.moved, (u, v), np.linalg.norm(pos[v] - self.p_start[u, v], axis=1))
+        touched = np.zeros_like(self.t_first, dtype=bool)
+        touched[a, b] = touched[b, a] = True
+        fresh = touched & (self.t_first < 0)
+        self.t_first[fresh] = self.steps
+
+    def direct_graph(self, names: list[str], dv_min: np.ndarray | None = None,
+                     tol: float = DEVIATION_TOL) -> nx.DiGraph:
+        """Direct causal graph over object names (see module docstring).
+
+        Args:
+            dv_min: ``(N,)`` velocity change (m/s) that makes each object's motion visibly differ;
+                defaults to ``visible_velocity_change`` of each object.
+            tol: displacement (m) while touching that counts as being moved (a slow push).
+        """
+        graph = nx.DiGraph(level="object", kind="direct")
+        graph.add_nodes_from(names)
+        if dv_min is None:
+            dv_min = visible_velocity_change(self.scene)
+        total = self.interaction + self.support
+        edges = ((self.dv > dv_min[None, :]) | (self.moved > tol) |
+                 (self.support / self.masses[None, :] > SUPPORT_DV))
+        for u, v in zip(*np.nonzero(edges), strict=True):
+            kind = "support" if self.support[u, v] > self.interaction[u, v] else "contact"
+            graph.add_edge(names[u], names[v], weight=float(total[u, v]), t_first=int(self.t_first[u, v]), kind=kind)
+        return graph
+
+
+def visible_velocity_change(scene: Scene, tol: float = DEVIATION_TOL) -> np.ndarray:
+    """Velocity change (m/s) that moves each object at least ``tol`` before friction stops it:
+    sqrt(2 a tol) with deceleration a = mu g for sliding shapes, and the rolling-friction
+    deceleration (5/7) g mu_roll / r for balls."""
+    g = 9.81
+    decel = np.array([(5 / 7) * g * ROLLING_FRICTION / o.size[0] if o.shape == "ball" else o.friction * g
+                      for o in scene.objects])
+    return np.sqrt(2 * decel * tol)
+
+
+def but_for_graph(names: list[str], factual: np.ndarray, simulate_without: Callable[[str], np.ndarray],
+                  tol: float = DEVIATION_TOL) -> nx.DiGraph:
+    """Total-effect graph by but-for re-simulation.
+
+    Args:
+        names: object names, in the order of ``factual``'s object axis.
+        factual: positions ``(T, N, 3)`` of the factual rollout.
+        simulate_without: ``name -> (T, N, 3)`` positions of the same rollout with that object
+            removed (its own column is ignored).
+        tol: deviation (m) at any frame that counts as an effect.
+    """
+    graph = nx.DiGraph(level="object", kind="total_effect")
+    graph.add_nodes_from(names)
+    for i, name in enumerate(names):
+        counterfactual = simulate_without(name)
+        deviation = np.linalg.norm(counterfactual - factual, axis=-1).max(axis=0)  # (N,)
+        for j in np.flatnonzero(deviation > tol):
+            if j != i:
+                graph.add_edge(name, names[j], weight=float(deviation[j]))
+    return graph
+
+
+def closure_agreement(direct: nx.DiGraph, total: nx.DiGraph) -> dict:
+    """Compare the direct graph's transitive closure with the total-effect graph."""
+    closure = {(u, v) for u, v in nx.transitive_closure(direct, reflexive=False).edges if u != v}
+    effects = set(total.edges)
+    return {"agree": closure == effects, "missing_in_direct": sorted(effects - closure),
+            "extra_in_direct": sorted(closure - effects)}

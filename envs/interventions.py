@@ -1,0 +1,104 @@
+"""do()-interventions on scene objects, checked against the env's property space.
+
+An intervention is a dict ``{"<object>.<variable>": value, "<object>": "remove" | "freeze"}``:
+
+| variable | value | bound |
+|---|---|---|
+| ``mass`` | kg | the space's mass range |
+| ``friction`` | sliding coefficient | the space's friction range |
+| ``restitution`` | coefficient | the space's restitution range |
+| ``size`` | scale factor on every half-extent | the result must stay in the space's size range for the shape |
+| ``position`` | (x, y, z) m | |x|, |y| <= 0.35 (the table), 0 <= z <= 1 |
+| ``velocity`` | (vx, vy, vz) m/s | speed <= ``MAX_SPEED`` |
+| ``fragility`` | break threshold, N*s | fragile objects only |
+
+Invalid names, variables or values raise ``ValueError`` naming the variable and its allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .properties import PropertySpace
+from .scene import TABLE_HALF, ObjectSpec
+
+MAX_SPEED = 4.0
+VARIABLES = ("mass", "friction", "restitution", "size", "position", "velocity", "fragility")
+ACTIONS = ("remove", "freeze")
+_SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball_radius", "plate": "plate_half"}
+
+
+@dataclass
+class InterventionPlan:
+    """Validated interventions: new object specs plus per-object state overrides."""
+
+    objects: list[ObjectSpec]
+    position: dict[str, np.ndarray] = field(default_factory=dict)
+    velocity: dict[str, np.ndarray] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+
+def _check_range(key: str, value: float, bounds: tuple[float, float]) -> float:
+    value = float(value)
+    if not bounds[0] <= value <= bounds[1]:
+        raise ValueError(f"{key}={value} is out of range; allowed [{bounds[0]}, {bounds[1]}]")
+    return value
+
+
+def _vector(key: str, value) -> np.ndarray:
+    vec = np.asarray(value, dtype=float)
+    if vec.shape != (3,) or not np.all(np.isfinite(vec)):
+        raise ValueError(f"{key} must be 3 finite numbers, got {value!r}")
+    return vec
+
+
+def plan_interventions(changes: dict, objects: list[ObjectSpec], space: PropertySpace,
+                       fragility_range: tuple[float, float] | None = None) -> InterventionPlan:
+    """Validate ``changes`` and return the intervened scene description (inputs are not modified)."""
+    by_name = {o.name: dataclasses.replace(o) for o in objects}
+    plan = InterventionPlan(objects=[])
+    for key, value in changes.items():
+        name, _, variable = key.partition(".")
+        if name not in by_name:
+            raise ValueError(f"unknown object {name!r} in intervention {key!r}; valid names: {sorted(by_name)}")
+        obj = by_name[name]
+        if not variable:
+            if value not in ACTIONS:
+                raise ValueError(f"{key}={value!r}: an object alone takes one of {ACTIONS}")
+            if value == "remove":
+                plan.removed.append(name)
+            else:
+                obj.frozen = True
+            continue
+        if variable not in VARIABLES:
+            raise ValueError(f"unknown variable {variable!r} in {key!r}; valid variables: {VARIABLES}")
+        if variable in ("mass", "friction", "restitution"):
+            setattr(obj, variable, _check_range(key, value, space.bounds(variable)))
+        elif variable == "size":
+            lo, hi = space.bounds(_SIZE_FIELD[obj.shape])
+            scale = float(value)
+            main = obj.size[0] * scale
+            if not lo <= main <= hi or scale <= 0:
+                raise ValueError(f"{key}={scale} is out of range; allowed [{lo / obj.size[0]:.3f}, "
+                                 f"{hi / obj.size[0]:.3f}] (so the {obj.shape} stays in [{lo}, {hi}] m)")
+            obj.size = tuple(s * scale for s in obj.size) if obj.shape != "plate" else (main, obj.size[1])
+        elif variable == "position":
+            pos = _vector(key, value)
+            if np.any(np.abs(pos[:2]) > TABLE_HALF) or not 0.0 <= pos[2] <= 1.0:
+                raise ValueError(f"{key}={pos.tolist()} is out of range; allowed |x|, |y| <= {TABLE_HALF}, "
+                                 "0 <= z <= 1")
+            plan.position[name] = pos
+        elif variable == "velocity":
+            vel = _vector(key, value)
+            if np.linalg.norm(vel) > MAX_SPEED:
+                raise ValueError(f"{key} speed {np.linalg.norm(vel):.3f} is out of range; allowed [0, {MAX_SPEED}] m/s")
+            plan.velocity[name] = vel
+        else:  # fragility
+            if not obj.fragile or fragility_range is None:
+                raise ValueError(f"{key}: {name} is not fragile, so it has no fragility threshold")
+            obj.fragility = _check_range(key, value, fragility_range)
+    plan.objects = [o for n, o in by_name.items() if n not in plan.removed]
+    return plan

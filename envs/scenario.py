@@ -1,0 +1,318 @@
+"""Passive-physics scenarios: a red agent, a yellow patient and distractors; watch what happens.
+
+``ScenarioEnv`` is the base of every scenario (``foretell/Collide-v0``, ``foretell/Drop-v0``, ...).
+A subclass only samples the scene (``sample_scene``). The base provides:
+
+- gymnasium API: ``reset(seed)``; each ``step`` (the only action is 0, "watch") advances one
+  40 ms frame; the episode ends after ``horizon`` frames (3 s by default).
+- observations as in BlockStack: ``rgb``, ``depth``, ``segmentation``, ``state`` (6, 13),
+  ``properties`` (6, 14), ``object_mask``.
+- ``info``: ``events`` (falls, contacts with impulses, per step), ``contact_label`` (has the agent
+  touched the patient yet), at the last step ``causal_graph`` (direct, node-link JSON) and
+  ``final_positions``.
+- ``intervene({...})`` (see ``envs.interventions``) at any frame; ``counterfactual(changes)`` for
+  a deterministic rollout of the episode under interventions; ``ground_truth()`` for the direct
+  and but-for total-effect graphs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import gymnasium as gym
+import mujoco
+import networkx as nx
+import numpy as np
+from gymnasium import spaces
+
+from . import physics
+from .ground_truth import ContactRecorder, but_for_graph, closure_agreement
+from .interventions import plan_interventions
+from .properties import PropertySpace, get_space
+from .render import SceneRenderer
+from .scene import PROPERTY_NAMES, ObjectSpec, build_scene
+
+MAX_OBJECTS = 6
+FRAME_SUBSTEPS = 20  # 20 x 2 ms = 40 ms per frame (25 fps)
+OBS_KEYS = ("rgb", "depth", "segmentation", "state", "properties", "object_mask")
+PARK = np.array([0.0, 0.0, 3.0])  # the (unused) gripper waits far above the camera frustum
+
+
+@dataclasses.dataclass
+class Rollout:
+    """A headless simulation: positions ``(T+1, N, 3)`` per frame and its contact record."""
+
+    names: list[str]
+    positions: np.ndarray
+    recorder: ContactRecorder
+
+    def touched(self, a: str, b: str) -> bool:
+        i, j = self.names.index(a), self.names.index(b)
+        return bool(self.recorder.t_first[i, j] >= 0)
+
+
+def _set_velocities(scene, data: mujoco.MjData, velocities: dict[str, np.ndarray]) -> None:
+    qvel = data.qvel.reshape(-1, 6)
+    for name, vel in velocities.items():
+        if name in scene.names:
+            qvel[scene.names.index(name), : len(vel)] = vel
+
+
+def simulate(objects: list[ObjectSpec], velocities: dict[str, np.ndarray], frames: int) -> Rollout:
+    """Simulate ``frames`` frames from rest poses plus initial ``velocities`` (no rendering)."""
+    scene = build_scene(objects)
+    data = mujoco.MjData(scene.model)
+    data.mocap_pos[scene.gripper_mocap] = PARK
+    _set_velocities(scene, data, velocities)
+    mujoco.mj_forward(scene.model, data)
+    recorder = ContactRecorder(scene)
+    dt = scene.model.opt.timestep
+    positions = np.empty((frames + 1, scene.n_objects, 3))
+    positions[0] = data.qpos.reshape(-1, 7)[:, :3]
+    for f in range(frames):
+        for _ in range(FRAME_SUBSTEPS):
+            mujoco.mj_step(scene.model, data)
+            recorder.record(data, dt)
+        positions[f + 1] = data.qpos.reshape(-1, 7)[:, :3]
+    return Rollout(scene.names, positions, recorder)
+
+
+class ScenarioEnv(gym.Env):
+    """Base class; see the module docstring. Subclasses implement ``sample_scene``."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    agent = "red"
+    patient = "yellow"
+
+    def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
+                 obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256,
+                 horizon: int = 75) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        unknown = set(obs_keys) - set(OBS_KEYS)
+        if unknown:
+            raise ValueError(f"unknown obs_keys {sorted(unknown)}; valid keys: {OBS_KEYS}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got horizon={horizon}")
+        self.render_mode, self.space, self.image_size = render_mode, get_space(space), image_size
+        self.render_size, self.obs_keys, self.camera, self.horizon = render_size, tuple(obs_keys), camera, horizon
+        s = image_size
+        all_spaces = {
+            "rgb": spaces.Box(0, 255, (s, s, 3), np.uint8),
+            "depth": spaces.Box(0.0, np.inf, (s, s), np.float32),
+            "segmentation": spaces.Box(-1, MAX_OBJECTS - 1, (s, s), np.int32),
+            "state": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, physics.STATE_DIM), np.float64),
+            "properties": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, len(PROPERTY_NAMES)), np.float64),
+            "object_mask": spaces.Box(0, 1, (MAX_OBJECTS,), np.int8),
+        }
+        self.observation_space = spaces.Dict({k: all_spaces[k] for k in self.obs_keys})
+        self.action_space = spaces.Discrete(1)
+        self.scene = None
+        self.data = None
+        self._renderers: dict[int, SceneRenderer] = {}
+        self._frame_callback = None
+
+    # ------------------------------------------------------------------ to implement
+    def sample_scene(self, rng: np.random.Generator, space: PropertySpace
+                     ) -> tuple[list[ObjectSpec], dict[str, np.ndarray]]:
+        """Return object specs (names ``<colour>_<shape>``; agent red, patient yellow) and
+        initial velocities by name."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ names
+    @property
+    def object_names(self) -> list[str]:
+        return list(self.scene.names) if self.scene else []
+
+    @property
+    def agent_name(self) -> str:
+        return next(n for n in self.initial_objects_names if n.startswith(self.agent + "_"))
+
+    @property
+    def patient_name(self) -> str:
+        return next(n for n in self.initial_objects_names if n.startswith(self.patient + "_"))
+
+    @property
+    def initial_objects_names(self) -> list[str]:
+        return [o.name for o in self.initial_objects]
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        space = get_space(options["space"]) if "space" in options else self.space
+        objects, velocities = self.sample_scene(self.np_random, space)
+        if not 2 <= len(objects) <= MAX_OBJECTS:
+            raise ValueError(f"a scenario needs 2..{MAX_OBJECTS} objects, got {len(objects)}")
+        self.initial_objects = [dataclasses.replace(o) for o in objects]
+        self.initial_velocities = {k: np.asarray(v, dtype=float) for k, v in velocities.items()}
+        self.interventions: list[tuple[int, dict]] = []
+        self._build(objects)
+        _set_velocities(self.scene, self.data, self.initial_velocities)
+        mujoco.mj_forward(self.scene.model, self.data)
+        self._frame = 0
+        self.recorder = ContactRecorder(self.scene)
+        self._positions = [self.data.qpos.reshape(-1, 7)[:, :3].copy()]
+        return self._observation(), self._info([])
+
+    def step(self, action):
+        if self.scene is None:
+            raise RuntimeError("call reset() before step()")
+        if not self.action_space.contains(action):
+            raise ValueError(f"scenario envs are passive: the only action is 0, got {action!r}")
+        dt = self.scene.model.opt.timestep
+        for _ in range(FRAME_SUBSTEPS):
+            mujoco.mj_step(self.scene.model, self.data)
+            self.recorder.record(self.data, dt)
+        self._frame += 1
+        self._positions.append(self.data.qpos.reshape(-1, 7)[:, :3].copy())
+        if self._frame_callback is not None:
+            self._frame_callback()
+        terminated = self._frame >= self.horizon
+        info = self._info(self._contact_events())
+        if terminated:
+            graph = self.recorder.direct_graph(self.object_names)
+            info["causal_graph"] = nx.node_link_data(graph, edges="edges")
+            info["final_positions"] = {n: p.tolist() for n, p in zip(self.object_names, self._positions[-1],
+                                                                     strict=True)}
+        return self._observation(), 0.0, terminated, False, info
+
+    # ------------------------------------------------------------------ interventions
+    def intervene(self, changes: dict) -> None:
+        """Apply do()-interventions now; the episode continues from the current state."""
+        objects = [dataclasses.replace(o, pos=tuple(p), quat=tuple(q)) for o, p, q in zip(
+            self.scene.objects, self.data.qpos.reshape(-1, 7)[:, :3], self.data.qpos.reshape(-1, 7)[:, 3:],
+            strict=True)]
+        plan = plan_interventions(changes, objects, self.space)
+        qvel = {n: v.copy() for n, v in zip(self.scene.names, self.data.qvel.reshape(-1, 6), strict=True)}
+        time = self.data.time
+        for name, pos in plan.position.items():
+            obj = next(o for o in plan.objects if o.name == name)
+            obj.pos = tuple(pos)
+        self._build(plan.objects)
+        for name in self.scene.names:
+            qvel_row = plan.velocity.get(name)
+            vel = qvel[name] if qvel_row is None else np.concatenate([qvel_row, qvel[name][3:]])
+            if next(o for o in plan.objects if o.name == name).frozen:
+                vel = np.zeros(6)
+            _set_velocities(self.scene, self.data, {name: vel})
+        self.data.time = time
+        mujoco.mj_forward(self.scene.model, self.data)
+        old = self.recorder
+        self.recorder = ContactRecorder(self.scene)
+        self.recorder.steps = old.steps
+        self.interventions.append((self._frame, dict(changes)))
+
+    def counterfactual(self, changes: dict, frames: int | None = None) -> Rollout:
+        """Re-run this episode from its start with ``changes`` applied at frame 0 (deterministic)."""
+        plan = plan_interventions(changes, self.initial_objects, self.space)
+        velocities = {k: v for k, v in self.initial_velocities.items() if k not in plan.removed}
+        for name, vel in plan.velocity.items():
+            velocities[name] = np.concatenate([vel, velocities.get(name, np.zeros(6))[3:]])
+        for name, pos in plan.position.items():
+            next(o for o in plan.objects if o.name == name).pos = tuple(pos)
+        return simulate(plan.objects, velocities, self.horizon if frames is None else frames)
+
+    def ground_truth(self, but_for: bool = True) -> dict:
+        """Direct and (optionally) total-effect graphs of the episode from its start, and their
+        agreement. Costs one factual plus N but-for simulations."""
+        factual = simulate(self.initial_objects, self.initial_velocities, self.horizon)
+        direct = factual.recorder.direct_graph(factual.names)
+        result = {"direct": direct, "factual": factual}
+        if but_for:
+            def without(name: str) -> np.ndarray:
+                rollout = self.counterfactual({name: "remove"})
+                out = factual.positions.copy()
+                keep = [factual.names.index(n) for n in rollout.names]
+                out[:, keep] = rollout.positions
+                return out
+
+            total = but_for_graph(factual.names, factual.positions, without)
+            result.update(total_effect=total, agreement=closure_agreement(direct, total))
+        return result
+
+    # ------------------------------------------------------------------ internals
+    def _build(self, objects: list[ObjectSpec]) -> None:
+        self._close_renderers()
+        self.scene = build_scene(objects, image_size=max(self.image_size, self.render_size))
+        self.data = mujoco.MjData(self.scene.model)
+        self.data.mocap_pos[self.scene.gripper_mocap] = PARK
+        mujoco.mj_forward(self.scene.model, self.data)
+
+    def _contact_events(self) -> list[dict]:
+        return []
+
+    def _renderer(self, size: int) -> SceneRenderer:
+        if size not in self._renderers:
+            self._renderers[size] = SceneRenderer(self.scene.model, size, self.scene.geom_to_object)
+        return self._renderers[size]
+
+    def _observation(self) -> dict:
+        n, obs = self.scene.n_objects, {}
+        if "rgb" in self.obs_keys:
+            obs["rgb"] = self._renderer(self.image_size).rgb(self.data, self.camera)
+        if "depth" in self.obs_keys:
+            obs["depth"] = self._renderer(self.image_size).depth(self.data, self.camera)
+        if "segmentation" in self.obs_keys:
+            obs["segmentation"] = self._renderer(self.image_size).segmentation(self.data, self.camera)
+        if "state" in self.obs_keys:
+            obs["state"] = np.zeros((MAX_OBJECTS, physics.STATE_DIM))
+            obs["state"][:n] = physics.object_states(self.scene, self.data)
+        if "properties" in self.obs_keys:
+            obs["properties"] = np.zeros((MAX_OBJECTS, len(PROPERTY_NAMES)))
+            obs["properties"][:n] = np.stack([o.property_vector() for o in self.scene.objects])
+        if "object_mask" in self.obs_keys:
+            obs["object_mask"] = (np.arange(MAX_OBJECTS) < n).astype(np.int8)
+        return obs
+
+    def _info(self, events: list[dict]) -> dict:
+        names = self.object_names
+        touched = False
+        if self.agent_name in names and self.patient_name in names:
+            i, j = names.index(self.agent_name), names.index(self.patient_name)
+            touched = bool(self.recorder.t_first[i, j] >= 0)
+        return {"events": events, "contact_label": touched, "object_names": names, "frame": self._frame,
+                "agent": self.agent_name, "patient": self.patient_name, "time": float(self.data.time),
+                "interventions": copy.deepcopy(self.interventions)}
+
+    # ------------------------------------------------------------------ state and rendering
+    def get_state(self) -> dict:
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics_state = np.empty(mujoco.mj_stateSize(self.scene.model, spec))
+        mujoco.mj_getState(self.scene.model, self.data, physics_state, spec)
+        return {"objects": [dataclasses.replace(o) for o in self.scene.objects], "physics": physics_state,
+                "frame": self._frame, "recorder": self.recorder.snapshot(),
+                "positions": [p.copy() for p in self._positions], "interventions": copy.deepcopy(self.interventions)}
+
+    def set_state(self, state: dict) -> None:
+        if [o.to_dict() for o in state["objects"]] != [o.to_dict() for o in self.scene.objects]:
+            self._build([dataclasses.replace(o) for o in state["objects"]])
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        mujoco.mj_setState(self.scene.model, self.data, state["physics"], spec)
+        mujoco.mj_forward(self.scene.model, self.data)
+        self._frame = state["frame"]
+        self.recorder = ContactRecorder(self.scene)
+        self.recorder.restore(state["recorder"])
+        self._positions = [p.copy() for p in state["positions"]]
+        self.interventions = copy.deepcopy(state["interventions"])
+
+    def snapshot_frame(self) -> np.ndarray:
+        return self._renderer(self.render_size).rgb(self.data, self.camera)
+
+    def render(self):
+        if self.render_mode != "rgb_array" or self.scene is None:
+            return None
+        return self.snapshot_frame()
+
+    def record_frames(self, frames: list | None) -> None:
+        self._frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
+
+    def _close_renderers(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers = {}
+
+    def close(self) -> None:
+        self._close_renderers()
+        self.scene = None
