@@ -59,6 +59,7 @@ from .goals import (
     instruction_text,
     sample_goal,
 )
+from .interventions import intervene_now
 from .properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
 from .render import SceneRenderer
 from .scene import PROPERTY_NAMES, WORKSPACE_HALF, ObjectSpec, build_scene
@@ -217,6 +218,7 @@ class BlockStackEnv(gym.Env):
         self.instruction_canonical = instruction_text(self.goal)
         self.instruction = instruction_text(self.goal, rng)
         self._steps = 0
+        self.interventions: list[tuple[int, dict]] = []
         self.tabletop.begin_step()
         return self._observation(), self._info(stable=True, success=False, skill=None)
 
@@ -340,6 +342,22 @@ class BlockStackEnv(gym.Env):
                 "skill": skill.to_dict() if skill else None, "object_names": self.object_names,
                 "goal": self.goal.to_dict(), "instruction_canonical": self.instruction_canonical,
                 "time": self.tabletop.time}
+
+    # ------------------------------------------------------------------ interventions
+    def intervene(self, changes: dict) -> None:
+        """do()-interventions between steps (see ``envs.interventions``): mass, friction,
+        restitution, size, position, velocity, remove, freeze. Objects the goal names cannot be
+        removed. The episode continues from the current state."""
+        goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
+        removed = sorted(n for n, v in changes.items() if "." not in n and v == "remove" and n in goal_names)
+        if removed:
+            raise ValueError(f"cannot remove {removed}: the goal names them")
+        tt = self.tabletop
+        self._close_renderers()
+        scene, data, _ = intervene_now(tt.scene, tt.data, changes, self.space,
+                                       max(self.image_size, self.render_size))
+        self.tabletop = TableTop(scene, data)
+        self.interventions.append((self._steps, dict(changes)))
 
     # ------------------------------------------------------------------ state, rendering
     def get_state(self) -> dict:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import mujoco
 import numpy as np
 
 from .properties import PropertySpace
-from .scene import TABLE_HALF, ObjectSpec
+from .scene import TABLE_HALF, ObjectSpec, Scene, build_scene
 
 MAX_SPEED = 4.0
 VARIABLES = ("mass", "friction", "restitution", "size", "position", "velocity", "fragility")
@@ -102,3 +103,32 @@ def plan_interventions(changes: dict, objects: list[ObjectSpec], space: Property
             obj.fragility = _check_range(key, value, fragility_range)
     plan.objects = [o for n, o in by_name.items() if n not in plan.removed]
     return plan
+
+
+def intervene_now(scene: Scene, data: mujoco.MjData, changes: dict, space: PropertySpace,
+                  image_size: int = 128) -> tuple[Scene, mujoco.MjData, InterventionPlan]:
+    """Apply ``changes`` to a running simulation: a new scene is built from the current poses
+    (frozen objects are welded where they are), velocities carry over by name (overridden
+    ones replaced, frozen ones zeroed), and so do the simulation time and the mocap gripper."""
+    poses = data.qpos.reshape(-1, 7)
+    current = [dataclasses.replace(o, pos=tuple(p[:3]), quat=tuple(p[3:])) for o, p in zip(scene.objects, poses,
+                                                                                              strict=True)]
+    plan = plan_interventions(changes, current, space)
+    for obj in plan.objects:
+        if obj.name in plan.position:
+            obj.pos = tuple(plan.position[obj.name])
+    old_qvel = dict(zip(scene.names, data.qvel.reshape(-1, 6).copy(), strict=True))
+    new_scene = build_scene(plan.objects, image_size=image_size)
+    new_data = mujoco.MjData(new_scene.model)
+    qvel = new_data.qvel.reshape(-1, 6)
+    for i, obj in enumerate(plan.objects):
+        qvel[i] = old_qvel[obj.name]
+        if obj.name in plan.velocity:
+            qvel[i, :3] = plan.velocity[obj.name]
+        if obj.frozen:
+            qvel[i] = 0.0
+    new_data.time = data.time
+    new_data.mocap_pos[:] = data.mocap_pos
+    new_data.mocap_quat[:] = data.mocap_quat
+    mujoco.mj_forward(new_scene.model, new_data)
+    return new_scene, new_data, plan

@@ -28,7 +28,7 @@ from gymnasium import spaces
 
 from . import physics
 from .ground_truth import ContactRecorder, but_for_graph, closure_agreement
-from .interventions import plan_interventions
+from .interventions import intervene_now, plan_interventions
 from .properties import PropertySpace, get_space
 from .render import SceneRenderer
 from .scene import PROPERTY_NAMES, ObjectSpec, build_scene
@@ -181,27 +181,12 @@ class ScenarioEnv(gym.Env):
     # ------------------------------------------------------------------ interventions
     def intervene(self, changes: dict) -> None:
         """Apply do()-interventions now; the episode continues from the current state."""
-        objects = [dataclasses.replace(o, pos=tuple(p), quat=tuple(q)) for o, p, q in zip(
-            self.scene.objects, self.data.qpos.reshape(-1, 7)[:, :3], self.data.qpos.reshape(-1, 7)[:, 3:],
-            strict=True)]
-        plan = plan_interventions(changes, objects, self.space)
-        qvel = {n: v.copy() for n, v in zip(self.scene.names, self.data.qvel.reshape(-1, 6), strict=True)}
-        time = self.data.time
-        for name, pos in plan.position.items():
-            obj = next(o for o in plan.objects if o.name == name)
-            obj.pos = tuple(pos)
-        self._build(plan.objects)
-        for name in self.scene.names:
-            qvel_row = plan.velocity.get(name)
-            vel = qvel[name] if qvel_row is None else np.concatenate([qvel_row, qvel[name][3:]])
-            if next(o for o in plan.objects if o.name == name).frozen:
-                vel = np.zeros(6)
-            _set_velocities(self.scene, self.data, {name: vel})
-        self.data.time = time
-        mujoco.mj_forward(self.scene.model, self.data)
-        old = self.recorder
+        self._close_renderers()
+        self.scene, self.data, _ = intervene_now(self.scene, self.data, changes, self.space,
+                                                 max(self.image_size, self.render_size))
+        old = self.recorder.snapshot()
         self.recorder = ContactRecorder(self.scene)
-        self.recorder.steps = old.steps
+        self.recorder.steps = old["steps"]
         self.interventions.append((self._frame, dict(changes)))
 
     def counterfactual(self, changes: dict, frames: int | None = None) -> Rollout:

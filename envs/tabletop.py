@@ -41,10 +41,10 @@ class TableTop:
     Time advances only through ``tick``; every tick records contacts, falls and an optional frame.
     """
 
-    def __init__(self, scene: Scene) -> None:
+    def __init__(self, scene: Scene, data: mujoco.MjData | None = None) -> None:
         self.scene = scene
         self.model = scene.model
-        self.data = mujoco.MjData(self.model)
+        self.data = mujoco.MjData(self.model) if data is None else data
         self.held = -1
         self.frame_callback: Callable[[], None] | None = None
         self.frame_every = 1  # ticks between frames when recording (25 fps at 40 ms ticks)

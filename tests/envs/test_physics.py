@@ -128,3 +128,20 @@ def test_support_matrix_and_tower_height():
     assert tower_height(on, on_table) == 2
     assert physics.is_still(tt.scene, tt.data)
     assert np.all(physics.top_heights(tt.scene, tt.data) > 0)
+
+
+def test_blockstack_interventions():
+    env = _env()
+    env.reset(seed=0, options={"objects": [cube("red_cube", "red", 0.0, 0.0), cube("blue_cube", "blue", 0.1, 0.1),
+                                           cube("green_cube", "green", -0.1, 0.1)],
+                               "goal": ["on(blue_cube, red_cube)"]})
+    u = env.unwrapped
+    with pytest.raises(ValueError, match="the goal names them"):
+        u.intervene({"red_cube": "remove"})
+    u.intervene({"green_cube": "remove", "red_cube": "freeze", "blue_cube.mass": 0.2})
+    assert u.object_names == ["red_cube", "blue_cube"] and u.objects[1].mass == 0.2
+    assert u.interventions == [(0, {"green_cube": "remove", "red_cube": "freeze", "blue_cube.mass": 0.2})]
+    obs, *_ = env.step({"skill": "push", "object": "red_cube", "direction": "+y", "distance": 0.08})
+    assert np.abs(obs["state"][0, :2]).max() < 3e-3  # frozen: the push cannot move it
+    _, _, _, _, info = env.step({"skill": "pick_place", "object": "blue_cube", "target": "red_cube"})
+    assert info["success"]
