@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 
 import foretell.envs  # noqa: F401 - registers the envs
-from foretell.envs.scenario import FRAME_SUBSTEPS, PARK, _set_velocities, simulate
+from foretell.envs.passive import FRAME_SUBSTEPS, PARK, simulate
 from foretell.envs.scene import build_scene
 from foretell.runtime import atomic_write_json
 
@@ -28,7 +28,8 @@ def bare_rollout(objects, velocities, frames: int) -> None:
     scene = build_scene(objects)
     data = mujoco.MjData(scene.model)
     data.mocap_pos[scene.gripper_mocap] = PARK
-    _set_velocities(scene, data, velocities)
+    for name, vel in velocities.items():
+        data.qvel.reshape(-1, 6)[scene.names.index(name), : len(vel)] = vel
     for _ in range(frames):
         mujoco.mj_step(scene.model, data, nstep=FRAME_SUBSTEPS)
 

@@ -15,6 +15,7 @@ ENV_DESCRIPTIONS: dict[str, str] = {
     "foretell/BlockStackLowLevel-v0": "BlockStack with continuous end-effector deltas + grip (learned control).",
     "foretell/Collide-v0": "A red ball is launched at a yellow target among distractors; will it hit?",
     "foretell/Drop-v0": "A red object is dropped near a yellow target among distractors; will it land on it?",
+    "foretell/GlassBreak-v0": "A red ball is launched at a fragile yellow glass; will it hit it, will it break?",
 }
 
 _ENTRY_POINTS = {
@@ -23,6 +24,7 @@ _ENTRY_POINTS = {
     "foretell/BlockStackLowLevel-v0": ("foretell.envs.block_stack_low_level:BlockStackLowLevelEnv", 1000),
     "foretell/Collide-v0": ("foretell.envs.collide:CollideEnv", 75),
     "foretell/Drop-v0": ("foretell.envs.drop:DropEnv", 75),
+    "foretell/GlassBreak-v0": ("foretell.envs.glass_break:GlassBreakEnv", 75),
 }
 
 for _env_id, (_entry, _max_steps) in _ENTRY_POINTS.items():

@@ -58,9 +58,14 @@ def place_distractors(rng: np.random.Generator, space: PropertySpace, placed: li
 class CollideEnv(ScenarioEnv):
     __doc__ = __doc__
 
+    LAUNCH_SPEED = LAUNCH_SPEED
+
+    def make_patient(self, rng: np.random.Generator, space: PropertySpace) -> ObjectSpec:
+        return _shaped(str(rng.choice(["cube", "cylinder"])), "yellow", rng, space)
+
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))
-        patient = _shaped(str(rng.choice(["cube", "cylinder"])), "yellow", rng, space)
+        patient = self.make_patient(rng, space)
         p_xy = rng.uniform(-0.08, 0.08, size=2)
         patient.pos = (float(p_xy[0]), float(p_xy[1]), patient.half_height + 1e-3)
         agent = _shaped("ball", "red", rng, space)
@@ -70,7 +75,7 @@ class CollideEnv(ScenarioEnv):
         agent.pos = (float(a_xy[0]), float(a_xy[1]), agent.half_height + 1e-3)
         graze = np.arctan2(agent.radius_xy + patient.radius_xy, distance)
         aim = bearing + np.pi + rng.uniform(-AIM_SPREAD, AIM_SPREAD) * graze
-        speed = rng.uniform(*LAUNCH_SPEED[space.name])
+        speed = rng.uniform(*self.LAUNCH_SPEED[space.name])
         velocity = np.array([speed * np.cos(aim), speed * np.sin(aim), 0.0])
         distractors = place_distractors(rng, space, [patient, agent], n - 2)
         return [agent, patient, *distractors], {agent.name: velocity}

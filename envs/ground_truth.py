@@ -26,7 +26,7 @@ import mujoco
 import networkx as nx
 import numpy as np
 
-from .scene import ROLLING_FRICTION, Scene
+from .scene import ROLLING_FRICTION, ObjectSpec
 
 SUPPORT_NORMAL_Z = 0.9
 SUPPORT_REL_SPEED = 0.02
@@ -37,10 +37,11 @@ DEVIATION_TOL = 0.003  # m of trajectory deviation that counts as an effect
 class ContactRecorder:
     """Accumulates contact impulses between objects, split into support and interaction."""
 
-    def __init__(self, scene: Scene) -> None:
-        n = scene.n_objects
-        self.scene = scene
-        self.masses = np.array([o.mass for o in scene.objects])
+    def __init__(self, objects: list[ObjectSpec]) -> None:
+        n = len(objects)
+        self.objects = list(objects)
+        self.masses = np.array([o.mass for o in objects])
+        self.breaks: list[tuple[int, int, int, float]] = []  # (striker, broken, step, impulse)
         self.interaction = np.zeros((n, n))  # [u, v]: impulse u exerted on v
         self.support = np.zeros((n, n))
         self.t_first = np.full((n, n), -1, dtype=np.int64)
@@ -54,33 +55,47 @@ class ContactRecorder:
         return {"interaction": self.interaction.copy(), "support": self.support.copy(),
                 "t_first": self.t_first.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
                 "p_start": self.p_start.copy(), "moved": self.moved.copy(),
-                "steps": self.steps}
+                "breaks": list(self.breaks), "steps": self.steps}
 
     def restore(self, snapshot: dict) -> None:
         self.interaction, self.support = snapshot["interaction"].copy(), snapshot["support"].copy()
         self.t_first, self.steps = snapshot["t_first"].copy(), int(snapshot["steps"])
         self.v_start, self.dv = snapshot["v_start"].copy(), snapshot["dv"].copy()
         self.p_start, self.moved = snapshot["p_start"].copy(), snapshot["moved"].copy()
+        self.breaks = list(snapshot["breaks"])
 
-    def record(self, data: mujoco.MjData, dt: float) -> None:
-        """Add this physics step's contacts (call once per ``mj_step``)."""
+    def record(self, data: mujoco.MjData, dt: float, geom_owner: np.ndarray, pos: np.ndarray,
+               vel: np.ndarray) -> np.ndarray:
+        """Add one physics step's contacts (call once per ``mj_step``).
+
+        Args:
+            geom_owner: ``(ngeom,)`` the recorded object each geom belongs to (-1 table, -2 other);
+                the pieces of a broken object all belong to it.
+            pos, vel: ``(N, 3)`` position and linear velocity of each recorded object.
+
+        Returns:
+            ``(N, N)`` normal impulse between each pair of objects in this step.
+        """
         self.steps += 1
+        n = len(self.masses)
+        step_impulse = np.zeros((n, n))
         ncon = data.ncon
         if ncon == 0:
-            return
+            return step_impulse
         con = data.contact
         adr = con.efc_address[:ncon]
-        sides = self.scene.geom_to_object[con.geom[:ncon]]  # (k, 2)
-        keep = (adr >= 0) & (sides[:, 0] >= 0) & (sides[:, 1] >= 0)
+        sides = geom_owner[con.geom[:ncon]]  # (k, 2)
+        keep = (adr >= 0) & (sides[:, 0] >= 0) & (sides[:, 1] >= 0) & (sides[:, 0] != sides[:, 1])
         if not keep.any():
-            return
+            return step_impulse
         a, b = sides[keep, 0], sides[keep, 1]
         impulse = data.efc_force[adr[keep]] * dt
+        np.add.at(step_impulse, (a, b), impulse)
+        np.add.at(step_impulse, (b, a), impulse)
         normal_z = con.frame[:ncon][keep, 2]
-        vel = data.qvel.reshape(-1, 6)[:, :3]
         rel_speed = np.linalg.norm(vel[a] - vel[b], axis=1)
         is_support = (np.abs(normal_z) > SUPPORT_NORMAL_Z) & (rel_speed < SUPPORT_REL_SPEED)
-        z = data.qpos.reshape(-1, 7)[:, 2]
+        z = pos[:, 2]
         lower = np.where(z[a] <= z[b], a, b)
         upper = np.where(z[a] <= z[b], b, a)
         np.add.at(self.support, (lower[is_support], upper[is_support]), impulse[is_support])
@@ -91,7 +106,6 @@ class ContactRecorder:
         u = np.concatenate([a[inter], b[inter]])
         v = np.concatenate([b[inter], a[inter]])
         fresh = np.isnan(self.v_start[u, v, 0])
-        pos = data.qpos.reshape(-1, 7)[:, :3]
         self.v_start[u[fresh], v[fresh]] = vel[v[fresh]]
         self.p_start[u[fresh], v[fresh]] = pos[v[fresh]]
         np.maximum.at(self.dv, (u, v), np.linalg.norm(vel[v] - self.v_start[u, v], axis=1))
@@ -100,6 +114,7 @@ class ContactRecorder:
         touched[a, b] = touched[b, a] = True
         fresh = touched & (self.t_first < 0)
         self.t_first[fresh] = self.steps
+        return step_impulse
 
     def direct_graph(self, names: list[str], dv_min: np.ndarray | None = None,
                      tol: float = DEVIATION_TOL) -> nx.DiGraph:
@@ -113,43 +128,51 @@ class ContactRecorder:
         graph = nx.DiGraph(level="object", kind="direct")
         graph.add_nodes_from(names)
         if dv_min is None:
-            dv_min = visible_velocity_change(self.scene)
+            dv_min = visible_velocity_change(self.objects)
         total = self.interaction + self.support
         edges = ((self.dv > dv_min[None, :]) | (self.moved > tol) |
                  (self.support / self.masses[None, :] > SUPPORT_DV))
         for u, v in zip(*np.nonzero(edges), strict=True):
             kind = "support" if self.support[u, v] > self.interaction[u, v] else "contact"
             graph.add_edge(names[u], names[v], weight=float(total[u, v]), t_first=int(self.t_first[u, v]), kind=kind)
+        for striker, broken, step, impulse in self.breaks:
+            graph.add_edge(names[striker], names[broken], weight=impulse, t_first=step, kind="break")
         return graph
 
 
-def visible_velocity_change(scene: Scene, tol: float = DEVIATION_TOL) -> np.ndarray:
+def visible_velocity_change(objects: list[ObjectSpec], tol: float = DEVIATION_TOL) -> np.ndarray:
     """Velocity change (m/s) that moves each object at least ``tol`` before friction stops it:
     sqrt(2 a tol) with deceleration a = mu g for sliding shapes, and the rolling-friction
     deceleration (5/7) g mu_roll / r for balls."""
     g = 9.81
     decel = np.array([(5 / 7) * g * ROLLING_FRICTION / o.size[0] if o.shape == "ball" else o.friction * g
-                      for o in scene.objects])
+                      for o in objects])
     return np.sqrt(2 * decel * tol)
 
 
-def but_for_graph(names: list[str], factual: np.ndarray, simulate_without: Callable[[str], np.ndarray],
-                  tol: float = DEVIATION_TOL) -> nx.DiGraph:
+def but_for_graph(names: list[str], factual: np.ndarray,
+                  simulate_without: Callable[[str], tuple[np.ndarray, np.ndarray]],
+                  tol: float = DEVIATION_TOL, factual_broken: np.ndarray | None = None) -> nx.DiGraph:
     """Total-effect graph by but-for re-simulation.
 
     Args:
         names: object names, in the order of ``factual``'s object axis.
         factual: positions ``(T, N, 3)`` of the factual rollout.
-        simulate_without: ``name -> (T, N, 3)`` positions of the same rollout with that object
-            removed (its own column is ignored).
+        simulate_without: ``name -> ((T, N, 3) positions, (N,) broken flags)`` of the same rollout
+            with that object removed (its own column is ignored).
         tol: deviation (m) at any frame that counts as an effect.
+        factual_broken: ``(N,)`` which objects broke in the factual rollout; breaking or not
+            breaking is an effect whatever the positions do.
     """
     graph = nx.DiGraph(level="object", kind="total_effect")
     graph.add_nodes_from(names)
     for i, name in enumerate(names):
-        counterfactual = simulate_without(name)
+        counterfactual, broken = simulate_without(name)
         deviation = np.linalg.norm(counterfactual - factual, axis=-1).max(axis=0)  # (N,)
-        for j in np.flatnonzero(deviation > tol):
+        changed = deviation > tol
+        if factual_broken is not None:
+            changed |= broken != factual_broken
+        for j in np.flatnonzero(changed):
             if j != i:
                 graph.add_edge(name, names[j], weight=float(deviation[j]))
     return graph

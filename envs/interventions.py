@@ -29,7 +29,8 @@ from .scene import TABLE_HALF, ObjectSpec, Scene, build_scene
 MAX_SPEED = 4.0
 VARIABLES = ("mass", "friction", "restitution", "size", "position", "velocity", "fragility")
 ACTIONS = ("remove", "freeze")
-_SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball_radius", "plate": "plate_half"}
+_SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball_radius", "plate": "plate_half",
+               "glass": "cylinder_radius"}
 
 
 @dataclass
@@ -106,14 +107,15 @@ def plan_interventions(changes: dict, objects: list[ObjectSpec], space: Property
 
 
 def intervene_now(scene: Scene, data: mujoco.MjData, changes: dict, space: PropertySpace,
-                  image_size: int = 128) -> tuple[Scene, mujoco.MjData, InterventionPlan]:
+                  image_size: int = 128, fragility_range: tuple[float, float] | None = None,
+                  ) -> tuple[Scene, mujoco.MjData, InterventionPlan]:
     """Apply ``changes`` to a running simulation: a new scene is built from the current poses
     (frozen objects are welded where they are), velocities carry over by name (overridden
     ones replaced, frozen ones zeroed), and so do the simulation time and the mocap gripper."""
     poses = data.qpos.reshape(-1, 7)
     current = [dataclasses.replace(o, pos=tuple(p[:3]), quat=tuple(p[3:])) for o, p in zip(scene.objects, poses,
                                                                                               strict=True)]
-    plan = plan_interventions(changes, current, space)
+    plan = plan_interventions(changes, current, space, fragility_range)
     for obj in plan.objects:
         if obj.name in plan.position:
             obj.pos = tuple(plan.position[obj.name])

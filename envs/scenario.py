@@ -8,8 +8,8 @@ A subclass only samples the scene (``sample_scene``). The base provides:
 - observations as in BlockStack: ``rgb``, ``depth``, ``segmentation``, ``state`` (6, 13),
   ``properties`` (6, 14), ``object_mask``.
 - ``info``: ``events`` (falls, contacts with impulses, per step), ``contact_label`` (has the agent
-  touched the patient yet), at the last step ``causal_graph`` (direct, node-link JSON) and
-  ``final_positions``.
+  touched the patient yet), ``broken`` (objects shattered so far), at the last step
+  ``causal_graph`` (direct, node-link JSON) and ``final_positions``.
 - ``intervene({...})`` (see ``envs.interventions``) at any frame; ``counterfactual(changes)`` for
   a deterministic rollout of the episode under interventions; ``ground_truth()`` for the direct
   and but-for total-effect graphs.
@@ -21,61 +21,21 @@ import copy
 import dataclasses
 
 import gymnasium as gym
-import mujoco
 import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
 from . import physics
-from .ground_truth import ContactRecorder, but_for_graph, closure_agreement
+from .ground_truth import but_for_graph, closure_agreement
 from .interventions import intervene_now, plan_interventions
+from .passive import PassiveSim, Rollout, simulate
 from .properties import PropertySpace, get_space
 from .render import SceneRenderer
-from .scene import PROPERTY_NAMES, ObjectSpec, build_scene
+from .scene import PROPERTY_NAMES, ObjectSpec
 
 MAX_OBJECTS = 6
-FRAME_SUBSTEPS = 20  # 20 x 2 ms = 40 ms per frame (25 fps)
 OBS_KEYS = ("rgb", "depth", "segmentation", "state", "properties", "object_mask")
-PARK = np.array([0.0, 0.0, 3.0])  # the (unused) gripper waits far above the camera frustum
-
-
-@dataclasses.dataclass
-class Rollout:
-    """A headless simulation: positions ``(T+1, N, 3)`` per frame and its contact record."""
-
-    names: list[str]
-    positions: np.ndarray
-    recorder: ContactRecorder
-
-    def touched(self, a: str, b: str) -> bool:
-        i, j = self.names.index(a), self.names.index(b)
-        return bool(self.recorder.t_first[i, j] >= 0)
-
-
-def _set_velocities(scene, data: mujoco.MjData, velocities: dict[str, np.ndarray]) -> None:
-    qvel = data.qvel.reshape(-1, 6)
-    for name, vel in velocities.items():
-        if name in scene.names:
-            qvel[scene.names.index(name), : len(vel)] = vel
-
-
-def simulate(objects: list[ObjectSpec], velocities: dict[str, np.ndarray], frames: int) -> Rollout:
-    """Simulate ``frames`` frames from rest poses plus initial ``velocities`` (no rendering)."""
-    scene = build_scene(objects)
-    data = mujoco.MjData(scene.model)
-    data.mocap_pos[scene.gripper_mocap] = PARK
-    _set_velocities(scene, data, velocities)
-    mujoco.mj_forward(scene.model, data)
-    recorder = ContactRecorder(scene)
-    dt = scene.model.opt.timestep
-    positions = np.empty((frames + 1, scene.n_objects, 3))
-    positions[0] = data.qpos.reshape(-1, 7)[:, :3]
-    for f in range(frames):
-        for _ in range(FRAME_SUBSTEPS):
-            mujoco.mj_step(scene.model, data)
-            recorder.record(data, dt)
-        positions[f + 1] = data.qpos.reshape(-1, 7)[:, :3]
-    return Rollout(scene.names, positions, recorder)
+__all__ = ["ScenarioEnv", "Rollout", "simulate"]
 
 
 class ScenarioEnv(gym.Env):
@@ -84,6 +44,11 @@ class ScenarioEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     agent = "red"
     patient = "yellow"
+    FRAGILITY: dict[str, tuple[float, float]] = {}  # per space: break-threshold range of fragile objects
+
+    @property
+    def fragility_range(self) -> tuple[float, float] | None:
+        return self.FRAGILITY.get(self.space.name)
 
     def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
                  obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256,
@@ -108,8 +73,7 @@ class ScenarioEnv(gym.Env):
         }
         self.observation_space = spaces.Dict({k: all_spaces[k] for k in self.obs_keys})
         self.action_space = spaces.Discrete(1)
-        self.scene = None
-        self.data = None
+        self.sim: PassiveSim | None = None
         self._renderers: dict[int, SceneRenderer] = {}
         self._frame_callback = None
 
@@ -123,7 +87,16 @@ class ScenarioEnv(gym.Env):
     # ------------------------------------------------------------------ names
     @property
     def object_names(self) -> list[str]:
-        return list(self.scene.names) if self.scene else []
+        """The scene's objects as it started (pieces of a broken object count as that object)."""
+        return list(self.sim.names0) if self.sim else []
+
+    @property
+    def scene(self):
+        return self.sim.scene if self.sim else None
+
+    @property
+    def data(self):
+        return self.sim.data if self.sim else None
 
     @property
     def agent_name(self) -> str:
@@ -148,12 +121,10 @@ class ScenarioEnv(gym.Env):
         self.initial_objects = [dataclasses.replace(o) for o in objects]
         self.initial_velocities = {k: np.asarray(v, dtype=float) for k, v in velocities.items()}
         self.interventions: list[tuple[int, dict]] = []
-        self._build(objects)
-        _set_velocities(self.scene, self.data, self.initial_velocities)
-        mujoco.mj_forward(self.scene.model, self.data)
+        self._close_renderers()
+        self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size))
         self._frame = 0
-        self.recorder = ContactRecorder(self.scene)
-        self._positions = [self.data.qpos.reshape(-1, 7)[:, :3].copy()]
+        self._positions = [self.sim.positions()]
         return self._observation(), self._info([])
 
     def step(self, action):
@@ -161,18 +132,18 @@ class ScenarioEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise ValueError(f"scenario envs are passive: the only action is 0, got {action!r}")
-        dt = self.scene.model.opt.timestep
-        for _ in range(FRAME_SUBSTEPS):
-            mujoco.mj_step(self.scene.model, self.data)
-            self.recorder.record(self.data, dt)
+        renderer_scene = self.sim.scene
+        events = self.sim.step_frame()
+        if self.sim.scene is not renderer_scene:  # something broke: new pieces, new model
+            self._close_renderers()
         self._frame += 1
-        self._positions.append(self.data.qpos.reshape(-1, 7)[:, :3].copy())
+        self._positions.append(self.sim.positions())
         if self._frame_callback is not None:
             self._frame_callback()
         terminated = self._frame >= self.horizon
-        info = self._info(self._contact_events())
+        info = self._info(events)
         if terminated:
-            graph = self.recorder.direct_graph(self.object_names)
+            graph = self.sim.recorder.direct_graph(self.object_names)
             info["causal_graph"] = nx.node_link_data(graph, edges="edges")
             info["final_positions"] = {n: p.tolist() for n, p in zip(self.object_names, self._positions[-1],
                                                                      strict=True)}
@@ -182,16 +153,14 @@ class ScenarioEnv(gym.Env):
     def intervene(self, changes: dict) -> None:
         """Apply do()-interventions now; the episode continues from the current state."""
         self._close_renderers()
-        self.scene, self.data, _ = intervene_now(self.scene, self.data, changes, self.space,
-                                                 max(self.image_size, self.render_size))
-        old = self.recorder.snapshot()
-        self.recorder = ContactRecorder(self.scene)
-        self.recorder.steps = old["steps"]
+        scene, data, _ = intervene_now(self.sim.scene, self.sim.data, changes, self.space,
+                                       max(self.image_size, self.render_size), self.fragility_range)
+        self.sim.adopt(scene, data)
         self.interventions.append((self._frame, dict(changes)))
 
     def counterfactual(self, changes: dict, frames: int | None = None) -> Rollout:
         """Re-run this episode from its start with ``changes`` applied at frame 0 (deterministic)."""
-        plan = plan_interventions(changes, self.initial_objects, self.space)
+        plan = plan_interventions(changes, self.initial_objects, self.space, self.fragility_range)
         velocities = {k: v for k, v in self.initial_velocities.items() if k not in plan.removed}
         for name, vel in plan.velocity.items():
             velocities[name] = np.concatenate([vel, velocities.get(name, np.zeros(6))[3:]])
@@ -206,35 +175,25 @@ class ScenarioEnv(gym.Env):
         direct = factual.recorder.direct_graph(factual.names)
         result = {"direct": direct, "factual": factual}
         if but_for:
-            def without(name: str) -> np.ndarray:
+            def without(name: str) -> tuple[np.ndarray, np.ndarray]:
                 rollout = self.counterfactual({name: "remove"})
-                out = factual.positions.copy()
+                positions, broken = factual.positions.copy(), factual.broken.copy()
                 keep = [factual.names.index(n) for n in rollout.names]
-                out[:, keep] = rollout.positions
-                return out
+                positions[:, keep], broken[keep] = rollout.positions, rollout.broken
+                return positions, broken
 
-            total = but_for_graph(factual.names, factual.positions, without)
+            total = but_for_graph(factual.names, factual.positions, without, factual_broken=factual.broken)
             result.update(total_effect=total, agreement=closure_agreement(direct, total))
         return result
 
     # ------------------------------------------------------------------ internals
-    def _build(self, objects: list[ObjectSpec]) -> None:
-        self._close_renderers()
-        self.scene = build_scene(objects, image_size=max(self.image_size, self.render_size))
-        self.data = mujoco.MjData(self.scene.model)
-        self.data.mocap_pos[self.scene.gripper_mocap] = PARK
-        mujoco.mj_forward(self.scene.model, self.data)
-
-    def _contact_events(self) -> list[dict]:
-        return []
-
     def _renderer(self, size: int) -> SceneRenderer:
         if size not in self._renderers:
-            self._renderers[size] = SceneRenderer(self.scene.model, size, self.scene.geom_to_object)
+            self._renderers[size] = SceneRenderer(self.scene.model, size, self.sim.geom_owner)
         return self._renderers[size]
 
     def _observation(self) -> dict:
-        n, obs = self.scene.n_objects, {}
+        n, obs = len(self.sim.names0), {}
         if "rgb" in self.obs_keys:
             obs["rgb"] = self._renderer(self.image_size).rgb(self.data, self.camera)
         if "depth" in self.obs_keys:
@@ -243,10 +202,10 @@ class ScenarioEnv(gym.Env):
             obs["segmentation"] = self._renderer(self.image_size).segmentation(self.data, self.camera)
         if "state" in self.obs_keys:
             obs["state"] = np.zeros((MAX_OBJECTS, physics.STATE_DIM))
-            obs["state"][:n] = physics.object_states(self.scene, self.data)
+            obs["state"][:n] = self.sim.states()
         if "properties" in self.obs_keys:
             obs["properties"] = np.zeros((MAX_OBJECTS, len(PROPERTY_NAMES)))
-            obs["properties"][:n] = np.stack([o.property_vector() for o in self.scene.objects])
+            obs["properties"][:n] = np.stack([o.property_vector() for o in self.sim.objects0])
         if "object_mask" in self.obs_keys:
             obs["object_mask"] = (np.arange(MAX_OBJECTS) < n).astype(np.int8)
         return obs
@@ -256,29 +215,22 @@ class ScenarioEnv(gym.Env):
         touched = False
         if self.agent_name in names and self.patient_name in names:
             i, j = names.index(self.agent_name), names.index(self.patient_name)
-            touched = bool(self.recorder.t_first[i, j] >= 0)
+            touched = bool(self.sim.recorder.t_first[i, j] >= 0)
         return {"events": events, "contact_label": touched, "object_names": names, "frame": self._frame,
+                "broken": [n for n, b in zip(names, self.sim.broken, strict=True) if b],
                 "agent": self.agent_name, "patient": self.patient_name, "time": float(self.data.time),
                 "interventions": copy.deepcopy(self.interventions)}
 
     # ------------------------------------------------------------------ state and rendering
     def get_state(self) -> dict:
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        physics_state = np.empty(mujoco.mj_stateSize(self.scene.model, spec))
-        mujoco.mj_getState(self.scene.model, self.data, physics_state, spec)
-        return {"objects": [dataclasses.replace(o) for o in self.scene.objects], "physics": physics_state,
-                "frame": self._frame, "recorder": self.recorder.snapshot(),
-                "positions": [p.copy() for p in self._positions], "interventions": copy.deepcopy(self.interventions)}
+        """Exact snapshot (restore with ``set_state`` within the same episode)."""
+        return {"sim": self.sim.get_state(), "frame": self._frame, "positions": [p.copy() for p in self._positions],
+                "interventions": copy.deepcopy(self.interventions)}
 
     def set_state(self, state: dict) -> None:
-        if [o.to_dict() for o in state["objects"]] != [o.to_dict() for o in self.scene.objects]:
-            self._build([dataclasses.replace(o) for o in state["objects"]])
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        mujoco.mj_setState(self.scene.model, self.data, state["physics"], spec)
-        mujoco.mj_forward(self.scene.model, self.data)
+        self._close_renderers()
+        self.sim.set_state(state["sim"])
         self._frame = state["frame"]
-        self.recorder = ContactRecorder(self.scene)
-        self.recorder.restore(state["recorder"])
         self._positions = [p.copy() for p in state["positions"]]
         self.interventions = copy.deepcopy(state["interventions"])
 
@@ -300,4 +252,4 @@ class ScenarioEnv(gym.Env):
 
     def close(self) -> None:
         self._close_renderers()
-        self.scene = None
+        self.sim = None

@@ -44,14 +44,14 @@ TORSIONAL_FRICTION = 5e-3
 class ObjectSpec:
     """One object of a scene, in the shared vocabulary (DESIGN.md).
 
-    ``size`` holds half-extents by shape: cube (s,), cylinder (radius, half_height),
+    ``size`` holds half-extents by shape: cube (s,), cylinder and glass (radius, half_height),
     ball (radius,), plate (half_width, half_thickness).
     """
 
     name: str
     shape: str
     color: str
-    size: tuple[float, ...]
+    size: tuple[float, ...]  # half-extents: see the class docstring
     mass: float
     friction: float
     restitution: float
@@ -75,7 +75,7 @@ class ObjectSpec:
     @property
     def half_height(self) -> float:
         """Half of the object's height when upright."""
-        return self.size[1] if self.shape in ("cylinder", "plate") else self.size[0]
+        return self.size[1] if self.shape in ("cylinder", "plate", "glass") else self.size[0]
 
     @property
     def footprint(self) -> float:
@@ -156,8 +156,12 @@ def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
     elif obj.shape in ("cube", "plate"):
         body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=list(obj.half_extents()), condim=4,
                       friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
+    elif obj.shape == "glass":  # a translucent upright cylinder; breaking is the simulation's job
+        common["rgba"] = [*COLORS[obj.color], 0.55]
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[obj.size[0], obj.size[1], 0], condim=4,
+                      friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
     else:
-        raise ValueError(f"shape {obj.shape!r} is not buildable by the BlockStack scene builder")
+        raise ValueError(f"shape {obj.shape!r} is not buildable by the scene builder")
 
 
 def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:

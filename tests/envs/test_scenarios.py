@@ -12,7 +12,7 @@ from foretell.envs.scenario import simulate
 
 from .helpers import ball, cube
 
-SCENARIOS = ["foretell/Collide-v0", "foretell/Drop-v0"]
+SCENARIOS = ["foretell/Collide-v0", "foretell/Drop-v0", "foretell/GlassBreak-v0"]
 
 
 def _run(env, seed):
@@ -160,7 +160,7 @@ def test_direct_and_but_for_agree_on_a_clean_head_on_collision():
         rollout = simulate(rest, {k: v for k, v in velocities.items() if k != name}, 60)
         out = factual.positions.copy()
         out[:, [factual.names.index(n) for n in rollout.names]] = rollout.positions
-        return out
+        return out, np.zeros(len(factual.names), dtype=bool)
 
     total = but_for_graph(factual.names, factual.positions, without)
     assert closure_agreement(direct, total)["agree"], closure_agreement(direct, total)
@@ -173,3 +173,68 @@ def test_support_edge_points_from_supporter_to_supported():
     direct = rollout.recorder.direct_graph(rollout.names)
     assert direct.has_edge("yellow_cube", "red_cube") and direct.edges["yellow_cube", "red_cube"]["kind"] == "support"
     assert not direct.has_edge("red_cube", "yellow_cube")
+
+
+def _breaking_seed(env):
+    for seed in range(60):
+        info = _run(env, seed)
+        if info["broken"]:
+            return seed, info
+    raise AssertionError("no glass broke in 60 seeds")
+
+
+def test_glass_breaks_into_shards_with_a_break_event_and_edge():
+    env = gym.make("foretell/GlassBreak-v0", obs_keys=("state", "segmentation"), image_size=48)
+    seed, info = _breaking_seed(env)
+    assert info["broken"] == ["yellow_glass"]
+    u = env.unwrapped
+    assert sum(n.startswith("yellow_glass_shard") for n in u.scene.names) == 8
+    graph = nx.node_link_graph(info["causal_graph"], edges="edges")
+    assert graph.edges["red_ball", "yellow_glass"]["kind"] == "break"
+    env.reset(seed=seed)
+    events = []
+    for _ in range(75):
+        obs, _, _, _, step_info = env.step(0)
+        events += step_info["events"]
+    assert [e["type"] for e in events] == ["break"] and events[0]["by"] == "red_ball"
+    assert 1 in np.unique(obs["segmentation"])  # shards are segmented as the glass (index 1)
+
+
+def test_heavier_faster_balls_break_more_glasses():
+    env = gym.make("foretell/GlassBreak-v0", obs_keys=("state",))
+    soft = hard = 0
+    for seed in range(25):
+        env.reset(seed=seed)
+        u = env.unwrapped
+        v = u.initial_velocities["red_ball"][:3]
+        if not u.counterfactual({}).touched("red_ball", "yellow_glass"):
+            continue
+        soft += bool(u.counterfactual({"red_ball.velocity": 0.6 * v, "red_ball.mass": 0.05}).broken[1])
+        hard += bool(u.counterfactual({"red_ball.velocity": 1.5 * v, "red_ball.mass": 0.25}).broken[1])
+    assert hard > soft
+
+
+def test_fragility_intervention_and_but_for_break_edge():
+    env = gym.make("foretell/GlassBreak-v0", obs_keys=("state",))
+    seed, _ = _breaking_seed(env)
+    env.reset(seed=seed)
+    u = env.unwrapped
+    with pytest.raises(ValueError, match=r"yellow_glass.fragility=3.0 is out of range; allowed \[0.02, 0.05\]"):
+        u.intervene({"yellow_glass.fragility": 3.0})
+    gt = u.ground_truth()
+    assert gt["total_effect"].has_edge("red_ball", "yellow_glass")  # without the ball the glass stays whole
+    assert gt["direct"].edges["red_ball", "yellow_glass"]["kind"] == "break"
+
+
+def test_state_round_trip_across_a_break():
+    env = gym.make("foretell/GlassBreak-v0", obs_keys=("state",))
+    seed, _ = _breaking_seed(env)
+    env.reset(seed=seed)
+    u = env.unwrapped
+    snapshot = u.get_state()
+    first = np.stack([env.step(0)[0]["state"] for _ in range(40)])
+    assert u.sim.broken.any()
+    u.set_state(snapshot)
+    assert not u.sim.broken.any()
+    second = np.stack([env.step(0)[0]["state"] for _ in range(40)])
+    assert first.tobytes() == second.tobytes()
