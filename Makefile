@@ -29,6 +29,7 @@ test-all: install
 
 bench: install
 	$(PY) benchmarks/envs.py --out runs/bench/envs.json
+	$(PY) benchmarks/ground_truth.py --out runs/bench/ground_truth.json
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

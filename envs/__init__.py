@@ -6,6 +6,9 @@ Importing this package registers the envs (string entry points: cheap, nothing i
 import gymnasium as gym
 
 from .goals import Goal, Predicate, goal_feasibility, instruction_text, parse_instruction
+from .ground_truth import but_for_graph, closure_agreement
+from .interventions import plan_interventions
+from .passive import Rollout, simulate
 from .properties import SPACE_A, SPACE_B, PropertySpace, get_space
 from .scene import ObjectSpec, build_scene
 from .skills import SKILL_SCHEMA, skill_schema_json
@@ -38,5 +41,6 @@ def list_envs() -> dict[str, str]:
 
 
 __all__ = ["ENV_DESCRIPTIONS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal", "ObjectSpec", "Predicate",
-           "PropertySpace", "build_scene", "get_space", "goal_feasibility", "instruction_text", "list_envs",
-           "parse_instruction", "skill_schema_json"]
+           "PropertySpace", "Rollout", "build_scene", "but_for_graph", "closure_agreement", "get_space",
+           "goal_feasibility", "instruction_text", "list_envs", "parse_instruction", "plan_interventions",
+           "simulate", "skill_schema_json"]

@@ -38,6 +38,20 @@ OBS_KEYS = ("rgb", "depth", "segmentation", "state", "properties", "object_mask"
 __all__ = ["ScenarioEnv", "Rollout", "simulate"]
 
 
+def _is_prevention(factual: Rollout, counterfactual: Rollout, name: str) -> bool:
+    """Did removing an object let ``name`` touch something it never touched in the factual run?
+
+    Such an effect is *prevention* (u stopped w from reaching v): no chain of factual contacts
+    leads from u to v, so the direct graph's closure cannot hold it, by definition.
+    """
+    j_cf, j_f = counterfactual.names.index(name), factual.names.index(name)
+    for k, other in enumerate(counterfactual.names):
+        if k != j_cf and counterfactual.recorder.t_first[k, j_cf] >= 0:
+            if factual.recorder.t_first[factual.names.index(other), j_f] < 0:
+                return True
+    return False
+
+
 class ScenarioEnv(gym.Env):
     """Base class; see the module docstring. Subclasses implement ``sample_scene``."""
 
@@ -175,15 +189,20 @@ class ScenarioEnv(gym.Env):
         direct = factual.recorder.direct_graph(factual.names)
         result = {"direct": direct, "factual": factual}
         if but_for:
+            rollouts: dict[str, Rollout] = {}
+
             def without(name: str) -> tuple[np.ndarray, np.ndarray]:
-                rollout = self.counterfactual({name: "remove"})
+                rollouts[name] = rollout = self.counterfactual({name: "remove"})
                 positions, broken = factual.positions.copy(), factual.broken.copy()
                 keep = [factual.names.index(n) for n in rollout.names]
                 positions[:, keep], broken[keep] = rollout.positions, rollout.broken
                 return positions, broken
 
             total = but_for_graph(factual.names, factual.positions, without, factual_broken=factual.broken)
-            result.update(total_effect=total, agreement=closure_agreement(direct, total))
+            agreement = closure_agreement(direct, total)
+            agreement["prevention"] = [edge for edge in agreement["missing_in_direct"]
+                                       if _is_prevention(factual, rollouts[edge[0]], edge[1])]
+            result.update(total_effect=total, agreement=agreement)
         return result
 
     # ------------------------------------------------------------------ internals

@@ -192,6 +192,9 @@ def eval_scenario(
         f"mean direct-graph edges: {result['mean_direct_edges']:.2f}",
         "direct closure == total effect: " + ("not measured" if agreement is None else
                                                f"{100 * agreement:.1f}% of episodes (target >= 95%)"),
+        *([] if agreement is None else [
+            f"  same, prevention effects set aside: {100 * result['agreement_rate_except_prevention']:.1f}% "
+            f"({result['prevention_episodes']} episodes hold a prevention effect)"]),
     ])
 
 
