@@ -60,17 +60,17 @@ from .goals import (
     sample_goal,
 )
 from .interventions import intervene_now
+from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
 from .properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
 from .render import SceneRenderer
-from .scene import PROPERTY_NAMES, WORKSPACE_HALF, ObjectSpec, build_scene
+from .scene import WORKSPACE_HALF, ObjectSpec, build_scene
 from .skills import SkillResult, pick_place, push
 from .tabletop import TableTop
 
-MAX_OBJECTS = 6
 SHAPE_PROBS = {"cube": 0.4, "cylinder": 0.2, "ball": 0.2, "plate": 0.2}
 MAX_BALLS = 2
 PRESTACK_PROB = 0.35
-OBS_KEYS = ("rgb", "depth", "segmentation", "state", "properties", "object_mask", "instruction")
+OBS_KEYS = (*IMAGE_KEYS, *OBJECT_KEYS, "instruction")
 SKILLS = ("pick_place", "push", "declare_infeasible")
 TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:'_-()")
 SETTLE_WINDOW = 1.0
@@ -145,30 +145,15 @@ class BlockStackEnv(gym.Env):
 
     def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
                  obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        unknown = set(obs_keys) - set(OBS_KEYS)
-        if unknown:
-            raise ValueError(f"unknown obs_keys {sorted(unknown)}; valid keys: {OBS_KEYS}")
-        if camera not in ("front", "top"):
-            raise ValueError(f"camera must be 'front' or 'top', got {camera!r}")
+        check_options(render_mode, tuple(obs_keys), OBS_KEYS, camera)
         self.render_mode = render_mode
         self.space = get_space(space)
         self.image_size = image_size
         self.render_size = render_size
         self.obs_keys = tuple(obs_keys)
         self.camera = camera
-        s = image_size
-        all_spaces = {
-            "rgb": spaces.Box(0, 255, (s, s, 3), np.uint8),
-            "depth": spaces.Box(0.0, np.inf, (s, s), np.float32),
-            "segmentation": spaces.Box(-1, MAX_OBJECTS - 1, (s, s), np.int32),
-            "state": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, physics.STATE_DIM), np.float64),
-            "properties": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, len(PROPERTY_NAMES)), np.float64),
-            "object_mask": spaces.Box(0, 1, (MAX_OBJECTS,), np.int8),
-            "instruction": spaces.Text(max_length=512, min_length=0, charset=TEXT_CHARSET),
-        }
-        self.observation_space = spaces.Dict({k: all_spaces[k] for k in self.obs_keys})
+        self.observation_space = observation_space(self.obs_keys, image_size, extra={
+            "instruction": spaces.Text(max_length=512, min_length=0, charset=TEXT_CHARSET)})
         self.action_space = self._make_action_space()
         self.tabletop: TableTop | None = None
         self._renderers: dict[int, SceneRenderer] = {}
@@ -313,24 +298,9 @@ class BlockStackEnv(gym.Env):
         return self._renderers[size]
 
     def _observation(self) -> dict:
-        tt, n = self.tabletop, self.tabletop.scene.n_objects
-        obs = {}
-        if "rgb" in self.obs_keys:
-            obs["rgb"] = self._renderer(self.image_size).rgb(tt.data, self.camera)
-        if "depth" in self.obs_keys:
-            obs["depth"] = self._renderer(self.image_size).depth(tt.data, self.camera)
-        if "segmentation" in self.obs_keys:
-            obs["segmentation"] = self._renderer(self.image_size).segmentation(tt.data, self.camera)
-        if "state" in self.obs_keys:
-            state = np.zeros((MAX_OBJECTS, physics.STATE_DIM))
-            state[:n] = physics.object_states(tt.scene, tt.data)
-            obs["state"] = state
-        if "properties" in self.obs_keys:
-            props = np.zeros((MAX_OBJECTS, len(PROPERTY_NAMES)))
-            props[:n] = np.stack([o.property_vector() for o in tt.scene.objects])
-            obs["properties"] = props
-        if "object_mask" in self.obs_keys:
-            obs["object_mask"] = (np.arange(MAX_OBJECTS) < n).astype(np.int8)
+        tt = self.tabletop
+        obs = observe(self.obs_keys, self._renderer(self.image_size), tt.data, self.camera,
+                      physics.object_states(tt.scene, tt.data), tt.scene.objects)
         if "instruction" in self.obs_keys:
             obs["instruction"] = self.instruction
         return obs

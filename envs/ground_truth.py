@@ -45,6 +45,7 @@ class ContactRecorder:
         self.interaction = np.zeros((n, n))  # [u, v]: impulse u exerted on v
         self.support = np.zeros((n, n))
         self.t_first = np.full((n, n), -1, dtype=np.int64)
+        self.t_last = np.full((n, n), -1, dtype=np.int64)
         self.v_start = np.full((n, n, 3), np.nan)  # [u, v]: v's velocity when u first pushed it
         self.dv = np.zeros((n, n))  # [u, v]: largest change of v's velocity while touching u
         self.p_start = np.full((n, n, 3), np.nan)  # [u, v]: v's position when u first touched it
@@ -53,13 +54,14 @@ class ContactRecorder:
 
     def snapshot(self) -> dict:
         return {"interaction": self.interaction.copy(), "support": self.support.copy(),
-                "t_first": self.t_first.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
+                "t_first": self.t_first.copy(), "t_last": self.t_last.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
                 "p_start": self.p_start.copy(), "moved": self.moved.copy(),
                 "breaks": list(self.breaks), "steps": self.steps}
 
     def restore(self, snapshot: dict) -> None:
         self.interaction, self.support = snapshot["interaction"].copy(), snapshot["support"].copy()
         self.t_first, self.steps = snapshot["t_first"].copy(), int(snapshot["steps"])
+        self.t_last = snapshot["t_last"].copy()
         self.v_start, self.dv = snapshot["v_start"].copy(), snapshot["dv"].copy()
         self.p_start, self.moved = snapshot["p_start"].copy(), snapshot["moved"].copy()
         self.breaks = list(snapshot["breaks"])
@@ -114,6 +116,7 @@ class ContactRecorder:
         touched[a, b] = touched[b, a] = True
         fresh = touched & (self.t_first < 0)
         self.t_first[fresh] = self.steps
+        self.t_last[touched] = self.steps
         return step_impulse
 
     def direct_graph(self, names: list[str], dv_min: np.ndarray | None = None,
@@ -134,9 +137,10 @@ class ContactRecorder:
                  (self.support / self.masses[None, :] > SUPPORT_DV))
         for u, v in zip(*np.nonzero(edges), strict=True):
             kind = "support" if self.support[u, v] > self.interaction[u, v] else "contact"
-            graph.add_edge(names[u], names[v], weight=float(total[u, v]), t_first=int(self.t_first[u, v]), kind=kind)
+            graph.add_edge(names[u], names[v], weight=float(total[u, v]), t_first=int(self.t_first[u, v]),
+                           t_last=int(self.t_last[u, v]), kind=kind)
         for striker, broken, step, impulse in self.breaks:
-            graph.add_edge(names[striker], names[broken], weight=impulse, t_first=step, kind="break")
+            graph.add_edge(names[striker], names[broken], weight=impulse, t_first=step, t_last=step, kind="break")
         return graph
 
 
@@ -178,9 +182,29 @@ def but_for_graph(names: list[str], factual: np.ndarray,
     return graph
 
 
+def temporal_closure(direct: nx.DiGraph) -> set[tuple[str, str]]:
+    """Pairs (u, w) joined by a *time-respecting* path of direct edges: each edge x -> y can pass
+    on an influence that reached x no later than the last contact of x and y (``t_last``), and
+    passes it on from ``max(arrival at x, t_first)``. A ball that touches B after B already hit C
+    did not cause C's motion, so ball -> C is not in the closure."""
+    pairs = set()
+    for source in direct.nodes:
+        arrival = {source: -1}
+        changed = True
+        while changed:
+            changed = False
+            for x, y, data in direct.edges(data=True):
+                if x in arrival and arrival[x] <= data.get("t_last", np.iinfo(np.int64).max):
+                    t = max(arrival[x], data.get("t_first", 0))
+                    if y not in arrival or t < arrival[y]:
+                        arrival[y], changed = t, True
+        pairs.update((source, y) for y in arrival if y != source)
+    return pairs
+
+
 def closure_agreement(direct: nx.DiGraph, total: nx.DiGraph) -> dict:
-    """Compare the direct graph's transitive closure with the total-effect graph."""
-    closure = {(u, v) for u, v in nx.transitive_closure(direct, reflexive=False).edges if u != v}
+    """Compare the direct graph's time-respecting transitive closure with the total-effect graph."""
+    closure = temporal_closure(direct)
     effects = set(total.edges)
     return {"agree": closure == effects, "missing_in_direct": sorted(effects - closure),
             "extra_in_direct": sorted(closure - effects)}

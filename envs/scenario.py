@@ -25,16 +25,15 @@ import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
-from . import physics
 from .ground_truth import but_for_graph, closure_agreement
 from .interventions import intervene_now, plan_interventions
+from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
 from .passive import PassiveSim, Rollout, simulate
 from .properties import PropertySpace, get_space
 from .render import SceneRenderer
-from .scene import PROPERTY_NAMES, ObjectSpec
+from .scene import ObjectSpec
 
-MAX_OBJECTS = 6
-OBS_KEYS = ("rgb", "depth", "segmentation", "state", "properties", "object_mask")
+OBS_KEYS = (*IMAGE_KEYS, *OBJECT_KEYS)
 __all__ = ["ScenarioEnv", "Rollout", "simulate"]
 
 
@@ -67,25 +66,12 @@ class ScenarioEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
                  obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256,
                  horizon: int = 75) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        unknown = set(obs_keys) - set(OBS_KEYS)
-        if unknown:
-            raise ValueError(f"unknown obs_keys {sorted(unknown)}; valid keys: {OBS_KEYS}")
+        check_options(render_mode, tuple(obs_keys), OBS_KEYS, camera)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got horizon={horizon}")
         self.render_mode, self.space, self.image_size = render_mode, get_space(space), image_size
         self.render_size, self.obs_keys, self.camera, self.horizon = render_size, tuple(obs_keys), camera, horizon
-        s = image_size
-        all_spaces = {
-            "rgb": spaces.Box(0, 255, (s, s, 3), np.uint8),
-            "depth": spaces.Box(0.0, np.inf, (s, s), np.float32),
-            "segmentation": spaces.Box(-1, MAX_OBJECTS - 1, (s, s), np.int32),
-            "state": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, physics.STATE_DIM), np.float64),
-            "properties": spaces.Box(-np.inf, np.inf, (MAX_OBJECTS, len(PROPERTY_NAMES)), np.float64),
-            "object_mask": spaces.Box(0, 1, (MAX_OBJECTS,), np.int8),
-        }
-        self.observation_space = spaces.Dict({k: all_spaces[k] for k in self.obs_keys})
+        self.observation_space = observation_space(self.obs_keys, image_size)
         self.action_space = spaces.Discrete(1)
         self.sim: PassiveSim | None = None
         self._renderers: dict[int, SceneRenderer] = {}
@@ -212,22 +198,8 @@ class ScenarioEnv(gym.Env):
         return self._renderers[size]
 
     def _observation(self) -> dict:
-        n, obs = len(self.sim.names0), {}
-        if "rgb" in self.obs_keys:
-            obs["rgb"] = self._renderer(self.image_size).rgb(self.data, self.camera)
-        if "depth" in self.obs_keys:
-            obs["depth"] = self._renderer(self.image_size).depth(self.data, self.camera)
-        if "segmentation" in self.obs_keys:
-            obs["segmentation"] = self._renderer(self.image_size).segmentation(self.data, self.camera)
-        if "state" in self.obs_keys:
-            obs["state"] = np.zeros((MAX_OBJECTS, physics.STATE_DIM))
-            obs["state"][:n] = self.sim.states()
-        if "properties" in self.obs_keys:
-            obs["properties"] = np.zeros((MAX_OBJECTS, len(PROPERTY_NAMES)))
-            obs["properties"][:n] = np.stack([o.property_vector() for o in self.sim.objects0])
-        if "object_mask" in self.obs_keys:
-            obs["object_mask"] = (np.arange(MAX_OBJECTS) < n).astype(np.int8)
-        return obs
+        return observe(self.obs_keys, self._renderer(self.image_size), self.data, self.camera, self.sim.states(),
+                       self.sim.objects0)
 
     def _info(self, events: list[dict]) -> dict:
         names = self.object_names
