@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .captions import object_phrase
 from .properties import PropertySpace
 from .scenario import ScenarioEnv
 from .scene import WORKSPACE_HALF, ObjectSpec
@@ -59,6 +60,13 @@ class CollideEnv(ScenarioEnv):
     __doc__ = __doc__
 
     LAUNCH_SPEED = LAUNCH_SPEED
+
+    def intro(self, rng):
+        agent = object_phrase(next(o for o in self.sim.objects0 if o.name == self.agent_name), self.space)
+        options = (f"{agent} is launched across the table.", f"{agent} rolls across the table.",
+                   f"Someone flicks {agent} across the table.")
+        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
+        return text[0].upper() + text[1:]
 
     def make_patient(self, rng: np.random.Generator, space: PropertySpace) -> ObjectSpec:
         return _shaped(str(rng.choice(["cube", "cylinder"])), "yellow", rng, space)

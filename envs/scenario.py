@@ -9,7 +9,8 @@ A subclass only samples the scene (``sample_scene``). The base provides:
   ``properties`` (6, 14), ``object_mask``.
 - ``info``: ``events`` (falls, contacts with impulses, per step), ``contact_label`` (has the agent
   touched the patient yet), ``broken`` (objects shattered so far), at the last step
-  ``causal_graph`` (direct, node-link JSON) and ``final_positions``.
+  ``causal_graph`` (direct, node-link JSON), ``caption`` (event-grounded, seeded paraphrase)
+  and ``final_positions``.
 - ``intervene({...})`` (see ``envs.interventions``) at any frame; ``counterfactual(changes)`` for
   a deterministic rollout of the episode under interventions; ``ground_truth()`` for the direct
   and but-for total-effect graphs.
@@ -25,6 +26,7 @@ import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
+from .captions import caption
 from .ground_truth import but_for_graph, closure_agreement
 from .interventions import intervene_now, plan_interventions
 from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
@@ -145,6 +147,7 @@ class ScenarioEnv(gym.Env):
         if terminated:
             graph = self.sim.recorder.direct_graph(self.object_names)
             info["causal_graph"] = nx.node_link_data(graph, edges="edges")
+            info["caption"] = self.caption(graph, info["contact_label"], self.np_random)
             info["final_positions"] = {n: p.tolist() for n, p in zip(self.object_names, self._positions[-1],
                                                                      strict=True)}
         return self._observation(), 0.0, terminated, False, info
@@ -190,6 +193,16 @@ class ScenarioEnv(gym.Env):
                                        if _is_prevention(factual, rollouts[edge[0]], edge[1])]
             result.update(total_effect=total, agreement=agreement)
         return result
+
+    # ------------------------------------------------------------------ language
+    def intro(self, rng: np.random.Generator | None) -> str:
+        """The caption's first sentence: what sets the episode going (scenario-specific)."""
+        return "The scene plays out."
+
+    def caption(self, direct: nx.DiGraph, touched: bool, rng: np.random.Generator | None = None) -> str:
+        """Event-grounded caption of the episode (``envs.captions``); canonical when ``rng`` is None."""
+        return caption(self.intro(rng), direct, self.sim.objects0, self.agent_name, self.patient_name, touched,
+                       self.space, rng)
 
     # ------------------------------------------------------------------ internals
     def _renderer(self, size: int) -> SceneRenderer:

@@ -238,3 +238,28 @@ def test_state_round_trip_across_a_break():
     assert not u.sim.broken.any()
     second = np.stack([env.step(0)[0]["state"] for _ in range(40)])
     assert first.tobytes() == second.tobytes()
+
+
+@pytest.mark.parametrize("env_id", SCENARIOS)
+def test_captions_never_mention_events_that_did_not_happen(env_id):
+    import re
+
+    from foretell.envs.captions import object_phrase
+
+    env = gym.make(env_id, obs_keys=("state",))
+    verbs = r"(hits|collides with|knocks into|bumps|comes to rest on|lands on|ends up on top of)"
+    for seed in range(25):
+        info = _run(env, seed)
+        u, text = env.unwrapped, info["caption"]
+        graph = nx.node_link_graph(info["causal_graph"], edges="edges")
+        by_phrase = {object_phrase(o, u.space): o.name for o in u.sim.objects0}
+        names = "|".join(re.escape(p) for p in sorted(by_phrase, key=len, reverse=True))
+        for a, _, b in re.findall(rf"({names}) {verbs} ({names})", text, flags=re.IGNORECASE):
+            a, b = by_phrase[a[0].lower() + a[1:]], by_phrase[b]
+            assert graph.has_edge(a, b) or graph.has_edge(b, a), (seed, text)
+        assert bool(re.search(r"breaks|shatters", text)) == bool(info["broken"]), (seed, text)
+        assert bool(re.search(r"misses|never touches|does not reach", text)) == (not info["contact_label"]), text
+    texts = set()
+    for _ in range(3):  # seeded paraphrases: same seed, same words
+        texts.add(_run(env, 5)["caption"])
+    assert len(texts) == 1

@@ -1,0 +1,62 @@
+"""Event-grounded captions for passive scenarios, with seeded paraphrase variety.
+
+A caption is built only from what the simulator recorded (the direct causal graph's contact,
+support and break edges, and the object-contact label), so it never mentions an event that did
+not happen. Objects are named by colour and shape, with a salient property where one stands out
+("the heavy red ball": mass in the top third of the property space's range).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from .properties import PropertySpace
+from .scene import ObjectSpec
+
+_HIT = ("{a} hits {b}", "{a} collides with {b}", "{a} knocks into {b}", "{a} bumps {b}")
+_REST = ("{a} comes to rest on {b}", "{a} lands on {b}", "{a} ends up on top of {b}")
+_BREAK = ("{b} breaks", "{b} shatters", "{b} breaks into pieces")
+_MISS = ("{a} misses {b}", "{a} never touches {b}", "{a} does not reach {b}")
+_NOTHING = ("Nothing else touches.", "No other objects collide.", "Nothing else happens.")
+
+
+def object_phrase(obj: ObjectSpec, space: PropertySpace) -> str:
+    """'the red ball', or 'the heavy red ball' / 'the light red ball' when its mass stands out."""
+    low, high = space.mass
+    salient = ""
+    if obj.mass > low + 2 * (high - low) / 3:
+        salient = "heavy "
+    elif obj.mass < low + (high - low) / 3:
+        salient = "light "
+    return f"the {salient}{obj.color} {obj.shape}"
+
+
+def _pick(options: tuple[str, ...], rng: np.random.Generator | None) -> str:
+    return options[0] if rng is None else options[int(rng.integers(len(options)))]
+
+
+def caption(intro: str, direct: nx.DiGraph, objects: list[ObjectSpec], agent: str, patient: str,
+            touched: bool, space: PropertySpace, rng: np.random.Generator | None = None) -> str:
+    """Describe an episode: ``intro`` (what set it going), then its contacts, supports and breaks
+    in time order, then whether the agent reached the patient. Canonical when ``rng`` is None."""
+    phrase = {o.name: object_phrase(o, space) for o in objects}
+    events: list[tuple[int, str]] = []
+    seen_pairs: set[frozenset] = set()
+    for u, v, data in sorted(direct.edges(data=True), key=lambda e: (e[2]["t_first"], e[0], e[1])):
+        if data["kind"] == "break":
+            events.append((data["t_first"], _pick(_BREAK, rng).format(b=phrase[v])))
+        elif data["kind"] == "support" and data["t_first"] > 1:  # a landing, not a starting stack
+            events.append((data["t_first"], _pick(_REST, rng).format(a=phrase[v], b=phrase[u])))
+        elif data["kind"] == "contact" and frozenset((u, v)) not in seen_pairs:
+            seen_pairs.add(frozenset((u, v)))
+            first, second = (u, v) if u == agent or (v != agent and u < v) else (v, u)
+            events.append((data["t_first"], _pick(_HIT, rng).format(a=phrase[first], b=phrase[second])))
+    sentences = [intro]
+    sentences += [text[0].upper() + text[1:] + "." for _, text in sorted(events, key=lambda e: e[0])]
+    if not touched:
+        miss = _pick(_MISS, rng).format(a=phrase[agent], b=phrase[patient])
+        sentences.append(miss[0].upper() + miss[1:] + ".")
+    if not events:
+        sentences.append(_pick(_NOTHING, rng))
+    return " ".join(sentences)
