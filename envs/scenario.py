@@ -7,7 +7,8 @@ A subclass only samples the scene (``sample_scene``). The base provides:
   40 ms frame; the episode ends after ``horizon`` frames (3 s by default).
 - observations as in BlockStack: ``rgb``, ``depth``, ``segmentation``, ``state`` (6, 13),
   ``properties`` (6, 14), ``object_mask``.
-- ``info``: ``events`` (falls, contacts with impulses, per step), ``contact_label`` (has the agent
+- ``info``: ``events`` of the frame (``contact`` onsets between objects with the impulse so far,
+  ``topple``, ``break``), ``contact_label`` (has the agent
   touched the patient yet), ``broken`` (objects shattered so far), at the last step
   ``causal_graph`` (direct, node-link JSON), ``caption`` (event-grounded, seeded paraphrase)
   and ``final_positions``.
@@ -26,6 +27,7 @@ import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
+from . import physics
 from .captions import caption
 from .ground_truth import but_for_graph, closure_agreement
 from .interventions import intervene_now, plan_interventions
@@ -127,6 +129,8 @@ class ScenarioEnv(gym.Env):
         self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size))
         self._frame = 0
         self._positions = [self.sim.positions()]
+        is_ball = np.array([o.shape == "ball" for o in objects])
+        self._upright = ~is_ball & (physics.up_alignment(self.sim.states()[:, 3:7]) > 0.7)
         return self._observation(), self._info([])
 
     def step(self, action):
@@ -135,7 +139,8 @@ class ScenarioEnv(gym.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"scenario envs are passive: the only action is 0, got {action!r}")
         renderer_scene = self.sim.scene
-        events = self.sim.step_frame()
+        steps_before = self.sim.recorder.steps
+        events = self.sim.step_frame() + self._frame_events(steps_before)
         if self.sim.scene is not renderer_scene:  # something broke: new pieces, new model
             self._close_renderers()
         self._frame += 1
@@ -194,6 +199,21 @@ class ScenarioEnv(gym.Env):
             result.update(total_effect=total, agreement=agreement)
         return result
 
+    def _frame_events(self, steps_before: int) -> list[dict]:
+        """Contacts that began in the last frame, and objects that toppled (tipped from upright
+        onto a side) in it. Breaks come from the simulation itself."""
+        rec, names, dt = self.sim.recorder, self.object_names, self.scene.model.opt.timestep
+        events = []
+        i, j = np.nonzero(np.triu(rec.t_first > steps_before, k=1))
+        for a, b in zip(i, j, strict=True):
+            events.append({"type": "contact", "a": names[a], "b": names[b], "t": float(rec.t_first[a, b] * dt),
+                           "impulse": float(rec.interaction[a, b] + rec.support[a, b] + rec.support[b, a])})
+        up = physics.up_alignment(self.sim.states()[:, 3:7])
+        for k in np.flatnonzero(self._upright & (up < 0.3) & ~self.sim.broken):
+            self._upright[k] = False
+            events.append({"type": "topple", "object": names[k], "t": float(self.data.time)})
+        return sorted(events, key=lambda e: e["t"])
+
     # ------------------------------------------------------------------ language
     def intro(self, rng: np.random.Generator | None) -> str:
         """The caption's first sentence: what sets the episode going (scenario-specific)."""
@@ -229,12 +249,14 @@ class ScenarioEnv(gym.Env):
     def get_state(self) -> dict:
         """Exact snapshot (restore with ``set_state`` within the same episode)."""
         return {"sim": self.sim.get_state(), "frame": self._frame, "positions": [p.copy() for p in self._positions],
+                "upright": self._upright.copy(),
                 "interventions": copy.deepcopy(self.interventions)}
 
     def set_state(self, state: dict) -> None:
         self._close_renderers()
         self.sim.set_state(state["sim"])
         self._frame = state["frame"]
+        self._upright = state["upright"].copy()
         self._positions = [p.copy() for p in state["positions"]]
         self.interventions = copy.deepcopy(state["interventions"])
 
