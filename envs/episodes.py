@@ -106,11 +106,17 @@ def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but
     env = gym.make(env_id, space=space, obs_keys=("state",))
     seeds = range(seed, seed + episodes)
     labels, edges, agreements, explained, disagreements = [], [], [], [], []
+    event_counts = {"contact": [], "topple": [], "break": []}
     for s in progress(seeds) if progress else seeds:
         env.reset(seed=s)
         terminated = truncated = False
+        counts = dict.fromkeys(event_counts, 0)
         while not (terminated or truncated):
             _, _, terminated, truncated, info = env.step(0)
+            for event in info["events"]:
+                counts[event["type"]] += 1
+        for kind, value in counts.items():
+            event_counts[kind].append(value)
         labels.append(info["contact_label"])
         edges.append(len(info["causal_graph"]["edges"]))
         if but_for:
@@ -124,6 +130,9 @@ def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but
     env.close()
     return {"env": env_id, "space": space, "episodes": episodes, "seeds": [seed, seed + episodes - 1],
             "contact_rate": float(np.mean(labels)), "mean_direct_edges": float(np.mean(edges)),
+            "mean_contact_events": float(np.mean(event_counts["contact"])),
+            "topple_rate": float(np.mean(np.array(event_counts["topple"]) > 0)),
+            "break_rate": float(np.mean(np.array(event_counts["break"]) > 0)),
             "closure_agreement_rate": float(np.mean(agreements)) if agreements else None,
             "agreement_rate_except_prevention": float(np.mean(explained)) if explained else None,
             "prevention_episodes": sum(bool(d["prevention"]) for d in disagreements),

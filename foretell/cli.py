@@ -189,7 +189,9 @@ def eval_scenario(
     _emit(result, as_json, [
         f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
         f"object-contact label rate: {100 * result['contact_rate']:.1f}% (target 40-60%)",
-        f"mean direct-graph edges: {result['mean_direct_edges']:.2f}",
+        f"mean direct-graph edges: {result['mean_direct_edges']:.2f}; mean contact events "
+        f"{result['mean_contact_events']:.2f}; episodes with a topple {100 * result['topple_rate']:.1f}%, "
+        f"with a break {100 * result['break_rate']:.1f}%",
         "direct closure == total effect: " + ("not measured" if agreement is None else
                                                f"{100 * agreement:.1f}% of episodes (target >= 95%)"),
         *([] if agreement is None else [
