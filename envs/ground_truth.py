@@ -9,8 +9,8 @@ Direct graph (``ContactRecorder``), recorded every physics step:
   weight), together with how much each body's velocity changed while the other touched it.
 Edge ``u -> v`` when, while u touched v, v's velocity changed (from its velocity at first touch)
 by more than the change that moves v visibly (``visible_velocity_change``: by the but-for
-tolerance, before friction stops it), or v moved more than that tolerance (a slow push), or
-when u held v up for more than 0.05 s. ``kind`` is
+tolerance, before friction stops it), or v travelled more than that tolerance after u first
+touched it and before anything else did, or when u held v up for more than 0.05 s. ``kind`` is
 "support" when support impulse dominates, else "contact"; ``weight`` is the impulse (N*s);
 ``t_first`` the first physics step of contact.
 
@@ -49,13 +49,14 @@ class ContactRecorder:
         self.v_start = np.full((n, n, 3), np.nan)  # [u, v]: v's velocity when u first pushed it
         self.dv = np.zeros((n, n))  # [u, v]: largest change of v's velocity while touching u
         self.p_start = np.full((n, n, 3), np.nan)  # [u, v]: v's position when u first touched it
-        self.moved = np.zeros((n, n))  # [u, v]: farthest v got from there while touching u
+        self.moved = np.zeros((n, n))  # [u, v]: farthest v got from there before another object touched v
+        self.open = np.zeros((n, n), dtype=bool)  # [u, v]: v's motion since u touched it is still u's doing
         self.steps = 0
 
     def snapshot(self) -> dict:
         return {"interaction": self.interaction.copy(), "support": self.support.copy(),
                 "t_first": self.t_first.copy(), "t_last": self.t_last.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
-                "p_start": self.p_start.copy(), "moved": self.moved.copy(),
+                "p_start": self.p_start.copy(), "moved": self.moved.copy(), "open": self.open.copy(),
                 "breaks": list(self.breaks), "steps": self.steps}
 
     def restore(self, snapshot: dict) -> None:
@@ -64,6 +65,7 @@ class ContactRecorder:
         self.t_last = snapshot["t_last"].copy()
         self.v_start, self.dv = snapshot["v_start"].copy(), snapshot["dv"].copy()
         self.p_start, self.moved = snapshot["p_start"].copy(), snapshot["moved"].copy()
+        self.open = snapshot["open"].copy()
         self.breaks = list(snapshot["breaks"])
 
     def record(self, data: mujoco.MjData, dt: float, geom_owner: np.ndarray, pos: np.ndarray,
@@ -81,6 +83,10 @@ class ContactRecorder:
         self.steps += 1
         n = len(self.masses)
         step_impulse = np.zeros((n, n))
+        if self.open.any():  # how far each v has got since u first touched it
+            with np.errstate(invalid="ignore"):
+                displacement = np.linalg.norm(pos[None, :, :] - self.p_start, axis=-1)  # (N, N)
+            np.maximum(self.moved, np.where(self.open, displacement, 0.0), out=self.moved)
         ncon = data.ncon
         if ncon == 0:
             return step_impulse
@@ -111,7 +117,12 @@ class ContactRecorder:
         self.v_start[u[fresh], v[fresh]] = vel[v[fresh]]
         self.p_start[u[fresh], v[fresh]] = pos[v[fresh]]
         np.maximum.at(self.dv, (u, v), np.linalg.norm(vel[v] - self.v_start[u, v], axis=1))
-        np.maximum.at(self.moved, (u, v), np.linalg.norm(pos[v] - self.p_start[u, v], axis=1))
+        if fresh.any():  # a new toucher of v: v's later motion is no longer only the earlier ones' doing
+            closing = np.zeros_like(self.open)
+            closing[:, v[fresh]] = True
+            closing[u[fresh], v[fresh]] = False
+            self.open &= ~closing
+            self.open[u[fresh], v[fresh]] = True
         touched = np.zeros_like(self.t_first, dtype=bool)
         touched[a, b] = touched[b, a] = True
         fresh = touched & (self.t_first < 0)
@@ -126,7 +137,8 @@ class ContactRecorder:
         Args:
             dv_min: ``(N,)`` velocity change (m/s) that makes each object's motion visibly differ;
                 defaults to ``visible_velocity_change`` of each object.
-            tol: displacement (m) while touching that counts as being moved (a slow push).
+            tol: displacement (m) of v, from u's first touch until another object first touches v,
+                that counts as being moved by u (a push, or a knock that slides v).
         """
         graph = nx.DiGraph(level="object", kind="direct")
         graph.add_nodes_from(names)
