@@ -48,12 +48,6 @@ def object_states(scene: Scene, data: mujoco.MjData) -> np.ndarray:
     return np.concatenate([qpos, qvel[:, :3], ang_world], axis=1)
 
 
-def object_speeds(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-    """Linear and angular speed of each object, ``(N,)`` each."""
-    qvel = data.qvel.reshape(-1, 6)
-    return np.sqrt((qvel[:, :3] ** 2).sum(axis=1)), np.sqrt((qvel[:, 3:] ** 2).sum(axis=1))
-
-
 def is_still(scene: Scene, data: mujoco.MjData) -> bool:
     """True when every object is below the linear and angular stillness thresholds."""
     v = data.qvel.reshape(-1, 2, 3)  # (N, linear|angular, xyz)
