@@ -62,7 +62,7 @@ from .goals import (
 from .interventions import intervene_now
 from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
 from .properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
-from .render import SceneRenderer
+from .render import RendererCache, SceneRenderer
 from .scene import WORKSPACE_HALF, ObjectSpec, build_scene
 from .skills import SkillResult, pick_place, push
 from .tabletop import TableTop
@@ -156,7 +156,7 @@ class BlockStackEnv(gym.Env):
             "instruction": spaces.Text(max_length=512, min_length=0, charset=TEXT_CHARSET)})
         self.action_space = self._make_action_space()
         self.tabletop: TableTop | None = None
-        self._renderers: dict[int, SceneRenderer] = {}
+        self._renderers = RendererCache()
         self.goal: Goal | None = None
         self.instruction = ""
         self.instruction_canonical = ""
@@ -189,7 +189,7 @@ class BlockStackEnv(gym.Env):
         else:
             objects = sample_objects(rng, space, need_ball=not want_feasible)
             sample_layout(rng, objects)
-        self._close_renderers()
+        self._renderers.close()
         self.tabletop = TableTop(build_scene(objects, image_size=max(self.image_size, self.render_size)))
         self.tabletop.settle(window=0.3, timeout=1.0)
         self.tabletop.set_gripper(np.array([0.0, 0.0, 0.3]))
@@ -291,15 +291,10 @@ class BlockStackEnv(gym.Env):
         truth = evaluate(self.goal, self.object_names, on, on_table)
         return all(truth.values()), truth
 
-    def _renderer(self, size: int) -> SceneRenderer:
-        if size not in self._renderers:
-            scene = self.tabletop.scene
-            self._renderers[size] = SceneRenderer(scene.model, size, scene.geom_to_object)
-        return self._renderers[size]
 
     def _observation(self) -> dict:
         tt = self.tabletop
-        obs = observe(self.obs_keys, self._renderer(self.image_size), tt.data, self.camera,
+        obs = observe(self.obs_keys, self._render_with(self.image_size), tt.data, self.camera,
                       physics.object_states(tt.scene, tt.data), tt.scene.objects)
         if "instruction" in self.obs_keys:
             obs["instruction"] = self.instruction
@@ -323,7 +318,7 @@ class BlockStackEnv(gym.Env):
         if removed:
             raise ValueError(f"cannot remove {removed}: the goal names them")
         tt = self.tabletop
-        self._close_renderers()
+        self._renderers.close()
         scene, data, _ = intervene_now(tt.scene, tt.data, changes, self.space,
                                        max(self.image_size, self.render_size))
         self.tabletop = TableTop(scene, data)
@@ -349,17 +344,16 @@ class BlockStackEnv(gym.Env):
 
     def snapshot_frame(self) -> np.ndarray:
         """RGB frame ``(render_size, render_size, 3)`` of the current scene, whatever the render mode."""
-        return self._renderer(self.render_size).rgb(self.tabletop.data, self.camera)
+        return self._render_with(self.render_size).rgb(self.tabletop.data, self.camera)
 
     def record_frames(self, frames: list | None) -> None:
         """Append a frame to ``frames`` every 40 ms of simulated time, during skills too (None stops)."""
         self.tabletop.frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
 
-    def _close_renderers(self) -> None:
-        for r in self._renderers.values():
-            r.close()
-        self._renderers = {}
+    def _render_with(self, size: int) -> SceneRenderer:
+        scene = self.tabletop.scene
+        return self._renderers.get(scene.model, size, scene.geom_to_object)
 
     def close(self) -> None:
-        self._close_renderers()
+        self._renderers.close()
         self.tabletop = None

@@ -52,6 +52,26 @@ class SceneRenderer:
         self._renderer.close()
 
 
+class RendererCache:
+    """One ``SceneRenderer`` per image size for the current model, made on first use.
+
+    Call ``close()`` whenever the model changes (a new episode, an intervention, a break).
+    """
+
+    def __init__(self) -> None:
+        self._by_size: dict[int, SceneRenderer] = {}
+
+    def get(self, model: mujoco.MjModel, size: int, geom_to_object: np.ndarray) -> SceneRenderer:
+        if size not in self._by_size:
+            self._by_size[size] = SceneRenderer(model, size, geom_to_object)
+        return self._by_size[size]
+
+    def close(self) -> None:
+        for renderer in self._by_size.values():
+            renderer.close()
+        self._by_size = {}
+
+
 def write_video(frames: list[np.ndarray] | np.ndarray, path: str | os.PathLike, fps: int = 25) -> Path:
     """Write RGB frames ``(T, H, W, 3)`` uint8 to an mp4 (OpenCV, mp4v), atomically."""
     import cv2

@@ -34,7 +34,7 @@ from .interventions import intervene_now, plan_interventions
 from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
 from .passive import PassiveSim, Rollout, simulate
 from .properties import PropertySpace, get_space
-from .render import SceneRenderer
+from .render import RendererCache, SceneRenderer
 from .scene import ObjectSpec
 
 OBS_KEYS = (*IMAGE_KEYS, *OBJECT_KEYS)
@@ -78,7 +78,7 @@ class ScenarioEnv(gym.Env):
         self.observation_space = observation_space(self.obs_keys, image_size)
         self.action_space = spaces.Discrete(1)
         self.sim: PassiveSim | None = None
-        self._renderers: dict[int, SceneRenderer] = {}
+        self._renderers = RendererCache()
         self._frame_callback = None
 
     # ------------------------------------------------------------------ to implement
@@ -125,7 +125,7 @@ class ScenarioEnv(gym.Env):
         self.initial_objects = [dataclasses.replace(o) for o in objects]
         self.initial_velocities = {k: np.asarray(v, dtype=float) for k, v in velocities.items()}
         self.interventions: list[tuple[int, dict]] = []
-        self._close_renderers()
+        self._renderers.close()
         self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size))
         self._frame = 0
         self._positions = [self.sim.positions()]
@@ -142,7 +142,7 @@ class ScenarioEnv(gym.Env):
         steps_before = self.sim.recorder.steps
         events = self.sim.step_frame() + self._frame_events(steps_before)
         if self.sim.scene is not renderer_scene:  # something broke: new pieces, new model
-            self._close_renderers()
+            self._renderers.close()
         self._frame += 1
         self._positions.append(self.sim.positions())
         if self._frame_callback is not None:
@@ -160,7 +160,7 @@ class ScenarioEnv(gym.Env):
     # ------------------------------------------------------------------ interventions
     def intervene(self, changes: dict) -> None:
         """Apply do()-interventions now; the episode continues from the current state."""
-        self._close_renderers()
+        self._renderers.close()
         scene, data, _ = intervene_now(self.sim.scene, self.sim.data, changes, self.space,
                                        max(self.image_size, self.render_size), self.fragility_range)
         self.sim.adopt(scene, data)
@@ -225,13 +225,9 @@ class ScenarioEnv(gym.Env):
                        self.space, rng)
 
     # ------------------------------------------------------------------ internals
-    def _renderer(self, size: int) -> SceneRenderer:
-        if size not in self._renderers:
-            self._renderers[size] = SceneRenderer(self.scene.model, size, self.sim.geom_owner)
-        return self._renderers[size]
 
     def _observation(self) -> dict:
-        return observe(self.obs_keys, self._renderer(self.image_size), self.data, self.camera, self.sim.states(),
+        return observe(self.obs_keys, self._render_with(self.image_size), self.data, self.camera, self.sim.states(),
                        self.sim.objects0)
 
     def _info(self, events: list[dict]) -> dict:
@@ -253,7 +249,7 @@ class ScenarioEnv(gym.Env):
                 "interventions": copy.deepcopy(self.interventions)}
 
     def set_state(self, state: dict) -> None:
-        self._close_renderers()
+        self._renderers.close()
         self.sim.set_state(state["sim"])
         self._frame = state["frame"]
         self._upright = state["upright"].copy()
@@ -261,7 +257,7 @@ class ScenarioEnv(gym.Env):
         self.interventions = copy.deepcopy(state["interventions"])
 
     def snapshot_frame(self) -> np.ndarray:
-        return self._renderer(self.render_size).rgb(self.data, self.camera)
+        return self._render_with(self.render_size).rgb(self.data, self.camera)
 
     def render(self):
         if self.render_mode != "rgb_array" or self.scene is None:
@@ -271,11 +267,9 @@ class ScenarioEnv(gym.Env):
     def record_frames(self, frames: list | None) -> None:
         self._frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
 
-    def _close_renderers(self) -> None:
-        for r in self._renderers.values():
-            r.close()
-        self._renderers = {}
+    def _render_with(self, size: int) -> SceneRenderer:
+        return self._renderers.get(self.scene.model, size, self.sim.geom_owner)
 
     def close(self) -> None:
-        self._close_renderers()
+        self._renderers.close()
         self.sim = None

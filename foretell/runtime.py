@@ -14,12 +14,12 @@ import numpy as np
 
 
 def seed_everything(seed: int) -> np.random.Generator:
-    """Seed Python, NumPy's legacy global state and torch; return a fresh NumPy Generator.
+    """Seed Python's ``random`` and torch; return a fresh NumPy Generator for this seed.
 
-    Library code never relies on global state; this exists for scripts and third-party code.
+    foretell's own code never reads global random state (it takes a seed or a Generator); this
+    is for scripts that call third-party code which does.
     """
     random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding third-party code that uses the global state
     try:
         import torch
 
