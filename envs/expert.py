@@ -16,6 +16,7 @@ import numpy as np
 from . import physics
 from .goals import Goal, goal_feasibility
 from .scene import WORKSPACE_HALF, ObjectSpec
+from .skills import APPROACH_GAP, PLACE_CLEARANCE
 
 
 def tower_order(objects: list[ObjectSpec], candidates: list[int], height: int) -> list[int]:
@@ -213,16 +214,16 @@ class LowLevelExpert:
             target = names.index(action["target"])
             place_xy = states[target, :2] + (action["dx"], action["dy"])
             support_top = float(tops[target])
-        z_place = support_top + 2 * half_h + 0.002
+        z_place = support_top + 2 * half_h + PLACE_CLEARANCE
         self._queue = [
             ("move", np.array([here[0], here[1], max(here[2], z_safe)]), 1.0),
             ("move", np.array([*grasp_xy, z_safe]), 1.0),
-            ("move", np.array([*grasp_xy, tops[obj] + 0.03]), 1.0),
+            ("move", np.array([*grasp_xy, tops[obj] + APPROACH_GAP]), 1.0),
             ("move", np.array([*grasp_xy, tops[obj]]), self.APPROACH),
             ("grasp", None, 0.0),
             ("move", np.array([*grasp_xy, z_safe]), 1.0),
             ("move", np.array([*place_xy, z_safe]), 1.0),
-            ("guarded", np.array([*place_xy, z_place + 0.03]), 1.0),
+            ("guarded", np.array([*place_xy, z_place + APPROACH_GAP]), 1.0),
             ("guarded", np.array([*place_xy, z_place - 0.01]), self.APPROACH),
             ("release", None, 0.0),
             ("move", np.array([*place_xy, z_place + 0.05]), 1.0),

@@ -35,10 +35,9 @@ _SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball
 
 @dataclass
 class InterventionPlan:
-    """Validated interventions: new object specs plus per-object state overrides."""
+    """Validated interventions: new object specs (positions included) plus velocity overrides."""
 
     objects: list[ObjectSpec]
-    position: dict[str, np.ndarray] = field(default_factory=dict)
     velocity: dict[str, np.ndarray] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
 
@@ -92,7 +91,7 @@ def plan_interventions(changes: dict, objects: list[ObjectSpec], space: Property
             if np.any(np.abs(pos[:2]) > TABLE_HALF) or not 0.0 <= pos[2] <= 1.0:
                 raise ValueError(f"{key}={pos.tolist()} is out of range; allowed |x|, |y| <= {TABLE_HALF}, "
                                  "0 <= z <= 1")
-            plan.position[name] = pos
+            obj.pos = tuple(float(x) for x in pos)
         elif variable == "velocity":
             vel = _vector(key, value)
             if np.linalg.norm(vel) > MAX_SPEED:
@@ -116,9 +115,6 @@ def intervene_now(scene: Scene, data: mujoco.MjData, changes: dict, space: Prope
     current = [dataclasses.replace(o, pos=tuple(p[:3]), quat=tuple(p[3:])) for o, p in zip(scene.objects, poses,
                                                                                               strict=True)]
     plan = plan_interventions(changes, current, space, fragility_range)
-    for obj in plan.objects:
-        if obj.name in plan.position:
-            obj.pos = tuple(plan.position[obj.name])
     old_qvel = dict(zip(scene.names, data.qvel.reshape(-1, 6).copy(), strict=True))
     new_scene = build_scene(plan.objects, image_size=image_size)
     new_data = mujoco.MjData(new_scene.model)

@@ -172,8 +172,6 @@ class ScenarioEnv(gym.Env):
         velocities = {k: v for k, v in self.initial_velocities.items() if k not in plan.removed}
         for name, vel in plan.velocity.items():
             velocities[name] = np.concatenate([vel, velocities.get(name, np.zeros(6))[3:]])
-        for name, pos in plan.position.items():
-            next(o for o in plan.objects if o.name == name).pos = tuple(pos)
         return simulate(plan.objects, velocities, self.horizon if frames is None else frames)
 
     def ground_truth(self, but_for: bool = True) -> dict:

@@ -125,6 +125,21 @@ def envs_show(
                              f"video: {out} ({len(frames)} frames)"])
 
 
+def _evaluate(run, desc: str, out: Path | None) -> dict:
+    """Run an evaluation with a progress bar; write its JSON to ``out`` atomically if given."""
+    from tqdm import tqdm
+
+    from foretell.runtime import atomic_write_json
+
+    try:
+        result = run(lambda it: tqdm(it, desc=desc, unit="ep", file=sys.stderr))
+    except ValueError as exc:
+        _fail(str(exc))
+    if out is not None:
+        atomic_write_json(out, result)
+    return result
+
+
 @eval_app.command("expert")
 def eval_expert(
     env: str = typer.Option("foretell/BlockStack-v0", help="Env id."),
@@ -135,18 +150,10 @@ def eval_expert(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Measure the privileged expert's success on feasible goals and its infeasibility calls."""
-    from tqdm import tqdm
-
     from foretell.envs.episodes import evaluate_expert
-    from foretell.runtime import atomic_write_json
 
-    try:
-        result = evaluate_expert(env, episodes, space, seed,
-                                 progress=lambda it: tqdm(it, desc=f"expert {space}", unit="ep", file=sys.stderr))
-    except ValueError as exc:
-        _fail(str(exc))
-    if out is not None:
-        atomic_write_json(out, result)
+    result = _evaluate(lambda progress: evaluate_expert(env, episodes, space, seed, progress=progress),
+                       f"expert {space}", out)
 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.1f}%"
@@ -173,18 +180,10 @@ def eval_scenario(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Contact-label balance and direct vs total-effect causal-graph agreement of a scenario."""
-    from tqdm import tqdm
-
     from foretell.envs.episodes import evaluate_scenario
-    from foretell.runtime import atomic_write_json
 
-    try:
-        result = evaluate_scenario(env, episodes, space, seed, but_for=but_for,
-                                   progress=lambda it: tqdm(it, desc=f"{env} {space}", unit="ep", file=sys.stderr))
-    except ValueError as exc:
-        _fail(str(exc))
-    if out is not None:
-        atomic_write_json(out, result)
+    result = _evaluate(lambda progress: evaluate_scenario(env, episodes, space, seed, but_for=but_for,
+                                                          progress=progress), f"{env} {space}", out)
     agreement = result["closure_agreement_rate"]
     _emit(result, as_json, [
         f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
