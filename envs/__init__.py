@@ -19,6 +19,10 @@ ENV_DESCRIPTIONS: dict[str, str] = {
     "foretell/Collide-v0": "A red ball is launched at a yellow target among distractors; will it hit?",
     "foretell/Drop-v0": "A red object is dropped near a yellow target among distractors; will it land on it?",
     "foretell/GlassBreak-v0": "A red ball is launched at a fragile yellow glass; will it hit it, will it break?",
+    "foretell/Roll-v0": "A red ball rolls down a ramp towards a yellow target among distractors; will it hit?",
+    "foretell/Dominoes-v0": "A pushed domino starts a chain with uneven gaps; will the red domino topple the yellow?",
+    "foretell/Support-v0": "Towers and bridges (some missing a support) that may fall; will the red top hit the yellow?",
+    "foretell/ChainReaction-v0": "A flick or a ramp topples a row of dominoes; will the last, red one fall onto the yellow?",
 }
 
 _ENTRY_POINTS = {
@@ -28,7 +32,15 @@ _ENTRY_POINTS = {
     "foretell/Collide-v0": ("foretell.envs.collide:CollideEnv", 75),
     "foretell/Drop-v0": ("foretell.envs.drop:DropEnv", 75),
     "foretell/GlassBreak-v0": ("foretell.envs.glass_break:GlassBreakEnv", 75),
+    "foretell/Roll-v0": ("foretell.envs.roll:RollEnv", 75),
+    "foretell/Dominoes-v0": ("foretell.envs.dominoes:DominoesEnv", 75),
+    "foretell/Support-v0": ("foretell.envs.support:SupportEnv", 75),
+    "foretell/ChainReaction-v0": ("foretell.envs.chain_reaction:ChainReactionEnv", 75),
 }
+
+SCENARIO_IDS: tuple[str, ...] = ("foretell/Collide-v0", "foretell/Roll-v0", "foretell/Drop-v0", "foretell/Dominoes-v0",
+                                  "foretell/Support-v0", "foretell/GlassBreak-v0", "foretell/ChainReaction-v0")
+"""The passive scenario envs (``envs.scenario.ScenarioEnv``): red agent, yellow patient, causal ground truth."""
 
 for _env_id, (_entry, _max_steps) in _ENTRY_POINTS.items():
     if _env_id not in gym.registry:
@@ -40,7 +52,7 @@ def list_envs() -> dict[str, str]:
     return dict(ENV_DESCRIPTIONS)
 
 
-__all__ = ["ENV_DESCRIPTIONS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal", "ObjectSpec", "Predicate",
+__all__ = ["ENV_DESCRIPTIONS", "SCENARIO_IDS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal", "ObjectSpec", "Predicate",
            "PropertySpace", "Rollout", "build_scene", "but_for_graph", "closure_agreement", "get_space",
            "goal_feasibility", "instruction_text", "list_envs", "parse_instruction", "plan_interventions",
            "simulate", "skill_schema_json"]

@@ -14,6 +14,7 @@ import numpy as np
 from .properties import PropertySpace
 from .scene import ObjectSpec
 
+SETTING_STEPS = 25  # physics steps (50 ms): contacts that begin this early are the setting, not an event
 _HIT = ("{a} hits {b}", "{a} collides with {b}", "{a} knocks into {b}", "{a} bumps {b}")
 _REST = ("{a} comes to rest on {b}", "{a} lands on {b}", "{a} ends up on top of {b}")
 _BREAK = ("{b} breaks", "{b} shatters", "{b} breaks into pieces")
@@ -25,7 +26,9 @@ def object_phrase(obj: ObjectSpec, space: PropertySpace) -> str:
     """'the red ball', or 'the heavy red ball' / 'the light red ball' when its mass stands out."""
     low, high = space.mass
     salient = ""
-    if obj.mass > low + 2 * (high - low) / 3:
+    if obj.shape == "ramp":  # scenery: its mass is not something a viewer would remark on
+        pass
+    elif obj.mass > low + 2 * (high - low) / 3:
         salient = "heavy "
     elif obj.mass < low + (high - low) / 3:
         salient = "light "
@@ -39,16 +42,18 @@ def _pick(options: tuple[str, ...], rng: np.random.Generator | None) -> str:
 def caption(intro: str, direct: nx.DiGraph, objects: list[ObjectSpec], agent: str, patient: str,
             touched: bool, space: PropertySpace, rng: np.random.Generator | None = None) -> str:
     """Describe an episode: ``intro`` (what set it going), then its contacts, supports and breaks
-    in time order, then whether the agent reached the patient. Canonical when ``rng`` is None."""
+    in time order, then whether the agent reached the patient. Contacts present from the start
+    (a ball set on a ramp, a domino leaning on the next) belong to the intro's setting, not to
+    the story. Canonical when ``rng`` is None."""
     phrase = {o.name: object_phrase(o, space) for o in objects}
     events: list[tuple[int, str]] = []
     seen_pairs: set[frozenset] = set()
     for u, v, data in sorted(direct.edges(data=True), key=lambda e: (e[2]["t_first"], e[0], e[1])):
         if data["kind"] == "break":
             events.append((data["t_first"], _pick(_BREAK, rng).format(b=phrase[v])))
-        elif data["kind"] == "support" and data["t_first"] > 1:  # a landing, not a starting stack
+        elif data["kind"] == "support" and data["t_first"] > SETTING_STEPS:  # a landing, not a starting stack
             events.append((data["t_first"], _pick(_REST, rng).format(a=phrase[v], b=phrase[u])))
-        elif data["kind"] == "contact" and frozenset((u, v)) not in seen_pairs:
+        elif data["kind"] == "contact" and data["t_first"] > SETTING_STEPS and frozenset((u, v)) not in seen_pairs:
             seen_pairs.add(frozenset((u, v)))
             first, second = (u, v) if u == agent or (v != agent and u < v) else (v, u)
             events.append((data["t_first"], _pick(_HIT, rng).format(a=phrase[first], b=phrase[second])))

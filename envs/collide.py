@@ -39,9 +39,10 @@ def _shaped(shape: str, color: str, rng: np.random.Generator, space: PropertySpa
 
 
 def place_distractors(rng: np.random.Generator, space: PropertySpace, placed: list[ObjectSpec], count: int,
-                      half: float = WORKSPACE_HALF) -> list[ObjectSpec]:
-    """Add ``count`` distractors (non-red, non-yellow colours) on the table, not overlapping."""
-    colors = [c for c in space.colors if c not in ("red", "yellow")]
+                      half: float = WORKSPACE_HALF, colors: list[str] | None = None) -> list[ObjectSpec]:
+    """Add ``count`` distractors (non-red, non-yellow colours unless ``colors`` is given) on the
+    table, clear of ``placed`` and of each other."""
+    colors = [c for c in space.colors if c not in ("red", "yellow")] if colors is None else colors
     colors = list(rng.permutation(colors))
     out = []
     for k in range(count):

@@ -30,7 +30,7 @@ MAX_SPEED = 4.0
 VARIABLES = ("mass", "friction", "restitution", "size", "position", "velocity", "fragility")
 ACTIONS = ("remove", "freeze")
 _SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball_radius", "plate": "plate_half",
-               "glass": "cylinder_radius"}
+               "glass": "cylinder_radius", "domino": "domino_half_height"}
 
 
 @dataclass
@@ -79,13 +79,18 @@ def plan_interventions(changes: dict, objects: list[ObjectSpec], space: Property
         if variable in ("mass", "friction", "restitution"):
             setattr(obj, variable, _check_range(key, value, space.bounds(variable)))
         elif variable == "size":
+            if obj.shape not in _SIZE_FIELD:
+                raise ValueError(f"{key}: a {obj.shape} is scenery; its size cannot be intervened on")
             lo, hi = space.bounds(_SIZE_FIELD[obj.shape])
             scale = float(value)
-            main = obj.size[0] * scale
+            base = obj.half_height if obj.shape == "domino" else obj.size[0]
+            main = base * scale
             if not lo <= main <= hi or scale <= 0:
-                raise ValueError(f"{key}={scale} is out of range; allowed [{lo / obj.size[0]:.3f}, "
-                                 f"{hi / obj.size[0]:.3f}] (so the {obj.shape} stays in [{lo}, {hi}] m)")
+                raise ValueError(f"{key}={scale} is out of range; allowed [{lo / base:.3f}, {hi / base:.3f}] "
+                                 f"(so the {obj.shape} stays in [{lo}, {hi}] m)")
             obj.size = tuple(s * scale for s in obj.size) if obj.shape != "plate" else (main, obj.size[1])
+            if obj.shape == "domino":
+                obj.pos = (*obj.pos[:2], obj.pos[2] + main - base)  # keep it standing on what it stood on
         elif variable == "position":
             pos = _vector(key, value)
             if np.any(np.abs(pos[:2]) > TABLE_HALF) or not 0.0 <= pos[2] <= 1.0:
@@ -116,7 +121,7 @@ def intervene_now(scene: Scene, data: mujoco.MjData, changes: dict, space: Prope
                                                                                               strict=True)]
     plan = plan_interventions(changes, current, space, fragility_range)
     old_qvel = dict(zip(scene.names, data.qvel.reshape(-1, 6).copy(), strict=True))
-    new_scene = build_scene(plan.objects, image_size=image_size)
+    new_scene = build_scene(plan.objects, image_size=image_size, markers=scene.markers)
     new_data = mujoco.MjData(new_scene.model)
     qvel = new_data.qvel.reshape(-1, 6)
     for i, obj in enumerate(plan.objects):

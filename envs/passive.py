@@ -18,7 +18,7 @@ import numpy as np
 
 from . import physics
 from .ground_truth import ContactRecorder
-from .scene import ObjectSpec, build_scene
+from .scene import Marker, ObjectSpec, build_scene
 
 FRAME_SUBSTEPS = 20  # 20 x 2 ms = 40 ms per frame (25 fps)
 IMPACT_WINDOW = 10  # physics steps summed when judging a break (20 ms)
@@ -44,7 +44,9 @@ class Rollout:
 class PassiveSim:
     """A scene in motion with contact recording and breakable objects."""
 
-    def __init__(self, objects: list[ObjectSpec], velocities: dict[str, np.ndarray], image_size: int = 128) -> None:
+    def __init__(self, objects: list[ObjectSpec], velocities: dict[str, np.ndarray], image_size: int = 128,
+                 markers: tuple[Marker, ...] = ()) -> None:
+        self.markers = tuple(markers)
         self.objects0 = [dataclasses.replace(o) for o in objects]
         self.names0 = [o.name for o in objects]
         n = len(objects)
@@ -58,7 +60,7 @@ class PassiveSim:
 
     def build(self, objects: list[ObjectSpec], velocities: dict[str, np.ndarray], time: float) -> None:
         """(Re)build the scene from ``objects`` at their ``pos``/``quat`` with ``velocities`` by name."""
-        self.scene = build_scene(objects, image_size=self.image_size)
+        self.scene = build_scene(objects, image_size=self.image_size, markers=self.markers)
         self.data = mujoco.MjData(self.scene.model)
         self.data.mocap_pos[self.scene.gripper_mocap] = PARK
         qvel = self.data.qvel.reshape(-1, 6)
@@ -179,9 +181,10 @@ class PassiveSim:
         self.events = list(state["events"])
 
 
-def simulate(objects: list[ObjectSpec], velocities: dict[str, np.ndarray], frames: int) -> Rollout:
+def simulate(objects: list[ObjectSpec], velocities: dict[str, np.ndarray], frames: int,
+             markers: tuple[Marker, ...] = ()) -> Rollout:
     """Simulate ``frames`` frames from ``objects``' poses plus initial ``velocities`` (no rendering)."""
-    sim = PassiveSim(objects, velocities)
+    sim = PassiveSim(objects, velocities, markers=markers)
     positions = np.empty((frames + 1, len(objects), 3))
     positions[0] = sim.positions()
     for f in range(frames):

@@ -48,6 +48,8 @@ class PropertySpace:
         cylinder_radius, cylinder_half_height: upright cylinder dimensions.
         ball_radius: ball radius.
         plate_half: plate half-width (square plate); thickness is fixed (``PLATE_HALF_THICKNESS``).
+        domino_half_height: domino half-height; its thickness and width scale with it
+            (``DOMINO_ASPECT``).
     """
 
     name: str
@@ -61,6 +63,7 @@ class PropertySpace:
     cylinder_half_height: Range
     ball_radius: Range
     plate_half: Range
+    domino_half_height: Range
 
     def uniform(self, rng: np.random.Generator, field: str) -> float:
         low, high = getattr(self, field)
@@ -71,6 +74,8 @@ class PropertySpace:
 
 
 PLATE_HALF_THICKNESS = 0.008
+DOMINO_ASPECT = (0.15, 0.5, 1.0)
+"""A domino's half-extents (thickness, width, height) as fractions of its half-height."""
 
 SPACE_A = PropertySpace(
     name="A",
@@ -84,6 +89,7 @@ SPACE_A = PropertySpace(
     cylinder_half_height=(0.018, 0.026),
     ball_radius=(0.020, 0.026),
     plate_half=(0.040, 0.048),
+    domino_half_height=(0.038, 0.046),
 )
 
 SPACE_B = PropertySpace(
@@ -98,6 +104,7 @@ SPACE_B = PropertySpace(
     cylinder_half_height=(0.028, 0.034),
     ball_radius=(0.028, 0.033),
     plate_half=(0.050, 0.058),
+    domino_half_height=(0.050, 0.058),
 )
 
 SPACES: dict[str, PropertySpace] = {"A": SPACE_A, "B": SPACE_B}

@@ -85,7 +85,8 @@ class ScenarioEnv(gym.Env):
     def sample_scene(self, rng: np.random.Generator, space: PropertySpace
                      ) -> tuple[list[ObjectSpec], dict[str, np.ndarray]]:
         """Return object specs (names ``<colour>_<shape>``; agent red, patient yellow) and
-        initial velocities by name."""
+        initial velocities by name: ``(3,)`` linear (world frame) or ``(6,)`` linear plus angular
+        (body frame, as MuJoCo's free joint takes it). May set ``self.markers``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ names
@@ -119,6 +120,7 @@ class ScenarioEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         space = get_space(options["space"]) if "space" in options else self.space
+        self.markers = ()  # sample_scene may set goal zones to draw
         objects, velocities = self.sample_scene(self.np_random, space)
         if not 2 <= len(objects) <= MAX_OBJECTS:
             raise ValueError(f"a scenario needs 2..{MAX_OBJECTS} objects, got {len(objects)}")
@@ -126,7 +128,8 @@ class ScenarioEnv(gym.Env):
         self.initial_velocities = {k: np.asarray(v, dtype=float) for k, v in velocities.items()}
         self.interventions: list[tuple[int, dict]] = []
         self._renderers.close()
-        self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size))
+        self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size),
+                              markers=self.markers)
         self._frame = 0
         self._positions = [self.sim.positions()]
         is_ball = np.array([o.shape == "ball" for o in objects])

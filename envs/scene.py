@@ -34,6 +34,14 @@ WORKSPACE_HALF = 0.22
 """Objects start, and may be placed, within |x|, |y| <= WORKSPACE_HALF."""
 PUSHER_RADIUS = 0.012
 WELD_SOLREF = (0.01, 1.0)
+# A frozen object (a ramp, a "freeze" intervention) must not give under a load: the stiffest
+# weld the 2 ms step allows (timeconst = 2 x timestep) with near-hard impedance.
+FREEZE_SOLREF = (0.004, 1.0)
+FREEZE_SOLIMP = (0.99, 0.999, 0.001, 0.5, 2.0)
+# Added inertia (kg, kg m^2) on a frozen object's free joint: a hit that would move it by
+# centimetres moves it by microns, and the weld corrects what drift remains. (A jointless
+# static body would be exact, but every object must own a free joint; see ``Scene``.)
+FROZEN_ARMATURE = 1e3
 CONTACT_TIMECONST = 0.02
 CONTACT_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
 ROLLING_FRICTION = 1e-3  # m; below ~5e-4 a resting ball creeps off a flat top (soft-constraint drift)
@@ -45,7 +53,9 @@ class ObjectSpec:
     """One object of a scene, in the shared vocabulary (DESIGN.md).
 
     ``size`` holds half-extents by shape: cube (s,), cylinder and glass (radius, half_height),
-    ball (radius,), plate (half_width, half_thickness).
+    ball (radius,), plate (half_width, half_thickness), domino (half_thickness, half_width,
+    half_height), ramp (half_length, half_width, half_thickness; tilted through ``quat``).
+    A ramp is scenery: always frozen (welded where it is built) and never touches the table.
     """
 
     name: str
@@ -71,10 +81,16 @@ class ObjectSpec:
             raise ValueError(f"mass must be > 0, got mass={self.mass}")
         if self.friction <= 0:
             raise ValueError(f"friction must be > 0, got friction={self.friction}")
+        if len(self.size) != _SIZE_LEN[self.shape]:
+            raise ValueError(f"a {self.shape} takes {_SIZE_LEN[self.shape]} half-extents, got size={self.size}")
+        if self.shape == "ramp":
+            self.frozen = True
 
     @property
     def half_height(self) -> float:
         """Half of the object's height when upright."""
+        if self.shape in ("domino", "ramp"):
+            return self.size[2]
         return self.size[1] if self.shape in ("cylinder", "plate", "glass") else self.size[0]
 
     @property
@@ -86,6 +102,8 @@ class ObjectSpec:
     def radius_xy(self) -> float:
         """Radius of the smallest vertical cylinder around the object (for clearance checks)."""
         s = self.size[0]
+        if self.shape in ("domino", "ramp"):
+            return float(np.hypot(self.size[0], self.size[1]))
         return s * np.sqrt(2.0) if self.shape in ("cube", "plate") else s
 
     def to_dict(self) -> dict:
@@ -100,7 +118,39 @@ class ObjectSpec:
                                                                 float(self.fragile)]])
 
     def half_extents(self) -> np.ndarray:
+        """Half-extents ``(3,)`` along the object's own x, y, z axes."""
+        if self.shape in ("domino", "ramp"):
+            return np.array(self.size, dtype=float)
         return np.array([self.size[0], self.size[0], self.half_height])
+
+
+_SIZE_LEN = {"cube": 1, "ball": 1, "cylinder": 2, "glass": 2, "plate": 2, "domino": 3, "ramp": 3}
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A flat, visual-only patch on the table (a goal zone, a start line): it never collides.
+
+    Attributes:
+        name: unique geom name.
+        pos: (x, y) centre on the table.
+        half_size: (half_x, half_y) extent.
+        color: a colour word from ``COLORS`` or an RGBA tuple.
+    """
+
+    name: str
+    pos: tuple[float, float]
+    half_size: tuple[float, float]
+    color: str | tuple[float, float, float, float] = "green"
+
+    @property
+    def rgba(self) -> list[float]:
+        return [*COLORS[self.color], 0.6] if isinstance(self.color, str) else list(self.color)
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """Which of the points ``(..., 2)`` lie inside the patch."""
+        d = np.abs(np.asarray(xy)[..., :2] - np.asarray(self.pos))
+        return np.all(d <= np.asarray(self.half_size), axis=-1)
 
 
 PROPERTY_NAMES: tuple[str, ...] = (*(f"shape_{s}" for s in SHAPES), "half_x", "half_y", "half_z", "mass",
@@ -122,6 +172,7 @@ class Scene:
     pusher_geom: int
     gripper_mocap: int
     names: list[str] = field(default_factory=list)
+    markers: tuple[Marker, ...] = ()
 
     def __post_init__(self) -> None:
         # Per-object constants, cached once because physics read-outs run every control tick.
@@ -143,7 +194,10 @@ class Scene:
 def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
     quat = np.array(obj.quat if obj.quat is not None else [np.cos(obj.yaw / 2), 0.0, 0.0, np.sin(obj.yaw / 2)])
     body = spec.worldbody.add_body(name=obj.name, pos=list(obj.pos), quat=list(quat))
-    body.add_freejoint(name=f"{obj.name}_free")
+    joint = body.add_freejoint(name=f"{obj.name}_free")
+    if obj.frozen:  # immovable in practice: no weight to carry, and a huge inertia (see FROZEN_ARMATURE)
+        body.gravcomp = 1.0
+        joint.armature = FROZEN_ARMATURE
     rgba = [*COLORS[obj.color], 1.0]
     common = dict(name=f"{obj.name}_geom", rgba=rgba, mass=obj.mass,
                   solref=[CONTACT_TIMECONST, restitution_to_dampratio(obj.restitution)], solimp=list(CONTACT_SOLIMP))
@@ -153,7 +207,7 @@ def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
     elif obj.shape == "cylinder":
         body.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[obj.size[0], obj.size[1], 0], condim=4,
                       friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
-    elif obj.shape in ("cube", "plate"):
+    elif obj.shape in ("cube", "plate", "domino", "ramp"):
         body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=list(obj.half_extents()), condim=4,
                       friction=[obj.friction, TORSIONAL_FRICTION, ROLLING_FRICTION], **common)
     elif obj.shape == "glass":  # a translucent upright cylinder; breaking is the simulation's job
@@ -164,12 +218,13 @@ def _add_object(spec: mujoco.MjSpec, obj: ObjectSpec) -> None:
         raise ValueError(f"shape {obj.shape!r} is not buildable by the scene builder")
 
 
-def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:
+def build_scene(objects: list[ObjectSpec], image_size: int = 128, markers: tuple[Marker, ...] = ()) -> Scene:
     """Compile a table-top scene holding ``objects`` and a mocap gripper.
 
     Args:
         objects: object specs with unique names; ``pos`` is the body's initial centre.
         image_size: largest render size the offscreen buffer must hold.
+        markers: visual-only patches drawn on the table (goal zones).
     """
     names = [o.name for o in objects]
     if len(set(names)) != len(names):
@@ -205,16 +260,22 @@ def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:
     gripper.add_geom(name="pusher", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[PUSHER_RADIUS, 0, 0],
                      pos=[0, 0, 0], rgba=[0.3, 0.3, 0.33, 0.0], contype=0, conaffinity=0, condim=3, mass=0.01)
 
+    for marker in markers:
+        world.add_geom(name=f"marker_{marker.name}", type=mujoco.mjtGeom.mjGEOM_BOX, contype=0, conaffinity=0,
+                       size=[*marker.half_size, 0.0005], pos=[*marker.pos, 0.0005], rgba=marker.rgba)
     for obj in objects:
         _add_object(spec, obj)
+        if obj.shape == "ramp":  # scenery sunk into the table: contacts with the table would fight its weld
+            spec.add_exclude(bodyname1="world", bodyname2=obj.name)
     for obj in objects:
         weld = spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name=f"grasp_{obj.name}", name1="gripper",
                                  name2=obj.name, objtype=mujoco.mjtObj.mjOBJ_BODY)
         weld.active = False
         weld.solref = list(WELD_SOLREF)
         if obj.frozen:  # weld to the world at the built pose (zero relpose means "as at qpos0")
-            spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name=f"freeze_{obj.name}", name1=obj.name,
-                              objtype=mujoco.mjtObj.mjOBJ_BODY).solref = list(WELD_SOLREF)
+            freeze = spec.add_equality(type=mujoco.mjtEq.mjEQ_WELD, name=f"freeze_{obj.name}", name1=obj.name,
+                                       objtype=mujoco.mjtObj.mjOBJ_BODY)
+            freeze.solref, freeze.solimp = list(FREEZE_SOLREF), list(FREEZE_SOLIMP)
 
     model = spec.compile()
     body_ids = np.array([model.body(o.name).id for o in objects], dtype=np.int64)
@@ -235,4 +296,5 @@ def build_scene(objects: list[ObjectSpec], image_size: int = 128) -> Scene:
         pusher_geom=model.geom("pusher").id,
         gripper_mocap=int(model.body("gripper").mocapid[0]),
         names=names,
+        markers=tuple(markers),
     )
