@@ -10,8 +10,10 @@ from .ground_truth import but_for_graph, closure_agreement
 from .interventions import plan_interventions
 from .passive import Rollout, simulate
 from .properties import SPACE_A, SPACE_B, PropertySpace, get_space
+from .qa import questions
 from .scene import ObjectSpec, build_scene
 from .skills import SKILL_SCHEMA, skill_schema_json
+from .variable_graph import load_variable_graph, save_variable_graph, variable_graph
 
 ENV_DESCRIPTIONS: dict[str, str] = {
     "foretell/BlockStack-v0": "Stack mixed-shape objects with pick_place/push skills; physics decides what stands.",
@@ -55,4 +57,5 @@ def list_envs() -> dict[str, str]:
 __all__ = ["ENV_DESCRIPTIONS", "SCENARIO_IDS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal", "ObjectSpec", "Predicate",
            "PropertySpace", "Rollout", "build_scene", "but_for_graph", "closure_agreement", "get_space",
            "goal_feasibility", "instruction_text", "list_envs", "parse_instruction", "plan_interventions",
-           "simulate", "skill_schema_json"]
+           "simulate", "skill_schema_json", "variable_graph", "save_variable_graph", "load_variable_graph",
+           "questions"]

@@ -225,6 +225,12 @@ class ScenarioEnv(gym.Env):
         return caption(self.intro(rng), direct, self.sim.objects0, self.agent_name, self.patient_name, touched,
                        self.space, rng)
 
+    def questions(self, rng: np.random.Generator | None = None, counterfactual: bool = True) -> list[dict]:
+        """CLEVRER-style question-answer pairs about this episode from its start (``envs.qa``)."""
+        from .qa import questions  # qa builds on this module's env; imported late to keep imports one-way
+
+        return questions(self, rng, counterfactual)
+
     # ------------------------------------------------------------------ internals
 
     def _observation(self) -> dict:

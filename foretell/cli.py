@@ -125,6 +125,40 @@ def envs_show(
                              f"video: {out} ({len(frames)} frames)"])
 
 
+@envs_app.command("qa")
+def envs_qa(
+    env_id: str = typer.Argument(..., help="Registered passive scenario id, e.g. foretell/Collide-v0."),
+    seed: int = typer.Option(0, help="Episode seed; also seeds which questions are asked and their wording."),
+    space: str = typer.Option("A", help="Property space: A (train) or B (held-out)."),
+    counterfactual: bool = typer.Option(True, "--counterfactual/--no-counterfactual",
+                                        help="Also ask what-if questions (one re-simulation each)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Print CLEVRER-style question-answer pairs about one scenario episode, answered by the simulator."""
+    import gymnasium as gym
+    import numpy as np
+
+    from foretell.envs import list_envs, questions
+    from foretell.envs.scenario import ScenarioEnv
+
+    if env_id not in list_envs():
+        _fail(f"unknown env {env_id!r}; registered: {sorted(list_envs())}")
+    try:
+        env = gym.make(env_id, space=space, obs_keys=("state",))
+    except ValueError as exc:
+        _fail(str(exc))
+    if not isinstance(env.unwrapped, ScenarioEnv):
+        _fail(f"{env_id} is not a passive scenario; questions are asked about scenario episodes only")
+    env.reset(seed=seed)
+    items = questions(env, np.random.default_rng(seed), counterfactual=counterfactual)
+    env.close()
+    lines = [f"{env_id} seed={seed} space={space}: {len(items)} questions"]
+    for item in items:
+        cut = f" [video until frame {item['observe_until_frame']}]" if "observe_until_frame" in item else ""
+        lines.append(f"{item['type']:>14s}: {item['question']}{cut} -> {item['answer']}")
+    _emit({"env": env_id, "seed": seed, "space": space, "questions": items}, as_json, lines)
+
+
 def _evaluate(run, desc: str, out: Path | None) -> dict:
     """Run an evaluation with a progress bar; write its JSON to ``out`` atomically if given."""
     from tqdm import tqdm
@@ -196,6 +230,33 @@ def eval_scenario(
         *([] if agreement is None else [
             f"  same, prevention effects set aside: {100 * result['agreement_rate_except_prevention']:.1f}% "
             f"({result['prevention_episodes']} episodes hold a prevention effect)"]),
+    ])
+
+
+@eval_app.command("variables")
+def eval_variables(
+    env: str = typer.Option("foretell/GlassBreak-v0", help="A passive scenario env id."),
+    seeds: int = typer.Option(60, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: str = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, help="First seed."),
+    cause: list[str] = typer.Option(None, "--cause", help="Only this cause variable (repeatable; default all)."),
+    out: Path = typer.Option(None, help="Also write the graph here as node-link JSON (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (the node-link graph)."),
+) -> None:
+    """Variable-level causal graph of a scenario family, from paired do(low)/do(high) rollouts."""
+    from foretell.envs.variable_graph import graph_to_json, variable_graph
+
+    result = _evaluate(lambda progress: graph_to_json(variable_graph(
+        env, range(seed, seed + seeds), space, causes=cause or None, progress=progress)), f"{env} {space}", out)
+    meta = result["graph"]
+    _emit(result, as_json, [
+        f"{env} space {space}, {seeds} seeds ({seed}..{seed + seeds - 1}): {meta['bonferroni_tests']} "
+        f"cause-outcome pairs, sign test at alpha {meta['alpha']} / {meta['bonferroni_tests']} = "
+        f"{meta['alpha_corrected']:.1e}, |weight| >= {meta['min_effect']}",
+        f"edges ({len(result['edges'])}):" if result["edges"] else "no edges",
+        *(f"  {e['source']} -> {e['target']}: effect {'+' if e['effect'] > 0 else '-'}, weight "
+          f"{e['weight']:.2f}, p {e['p_value']:.1e}, changed in {e['n_changed']}/{e['n']} seeds"
+          for e in sorted(result["edges"], key=lambda e: e["p_value"])),
     ])
 
 

@@ -17,7 +17,17 @@ def test_version():
     assert result.exit_code == 0 and __version__ in result.output
 
 
-@pytest.mark.parametrize("args", [[], ["envs"], ["eval"], ["envs", "show"], ["eval", "expert"], ["doctor"]])
+def _command_paths(command=None, prefix=()):
+    """Every command and group of the CLI, as argument lists (so new commands are covered)."""
+    import typer.main
+
+    command = command or typer.main.get_command(app)
+    yield list(prefix)
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _command_paths(sub, (*prefix, name))
+
+
+@pytest.mark.parametrize("args", list(_command_paths()), ids=lambda a: " ".join(a) or "foretell")
 def test_help_everywhere(args):
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -66,3 +76,26 @@ def test_eval_expert_json(tmp_path):
 def test_doctor():
     result = runner.invoke(app, ["doctor"])
     assert result.exit_code == 0 and "renders offscreen" in result.output
+
+
+def test_eval_variables_writes_a_variable_graph(tmp_path):
+    from foretell.envs.variable_graph import load_variable_graph
+
+    out = tmp_path / "graph.json"
+    result = runner.invoke(app, ["eval", "variables", "--env", "foretell/GlassBreak-v0", "--seeds", "2",
+                                 "--cause", "agent.speed", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{"):])
+    assert payload["graph"]["level"] == "variable" and json.loads(out.read_text()) == payload
+    assert "agent.speed" in load_variable_graph(out)
+    result = runner.invoke(app, ["eval", "variables", "--env", "foretell/BlockStack-v0", "--seeds", "1"])
+    assert result.exit_code == 2 and "not a passive scenario" in result.output
+
+
+def test_envs_qa_json():
+    result = runner.invoke(app, ["envs", "qa", "foretell/Collide-v0", "--seed", "2", "--json", "--no-counterfactual"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["questions"] and all(q["type"] != "counterfactual" for q in payload["questions"])
+    result = runner.invoke(app, ["envs", "qa", "foretell/BlockStack-v0"])
+    assert result.exit_code == 2 and "not a passive scenario" in result.output
