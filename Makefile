@@ -30,6 +30,7 @@ test-all: install
 bench: install
 	$(PY) benchmarks/envs.py --out runs/bench/envs.json
 	$(PY) benchmarks/ground_truth.py --out runs/bench/ground_truth.json
+	$(PY) benchmarks/data.py --out runs/bench/data.json
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

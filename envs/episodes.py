@@ -95,17 +95,29 @@ def evaluate_expert(env_id: str, episodes: int, space: str, seed: int = 0,
     }
 
 
+def _clean_scene_agreement(agree: np.ndarray, explained: np.ndarray, chaotic: np.ndarray) -> dict:
+    """Agreement over *clean* episodes: those whose placebo re-simulation stays within the
+    but-for tolerance (``ScenarioEnv.ground_truth``)."""
+    if not len(chaotic):
+        return {"clean_fraction": None, "clean_agreement_rate": None, "clean_agreement_rate_except_prevention": None}
+    clean = ~chaotic
+    return {"clean_fraction": float(clean.mean()),
+            "clean_agreement_rate": float(agree[clean].mean()) if clean.any() else None,
+            "clean_agreement_rate_except_prevention": float(explained[clean].mean()) if clean.any() else None}
+
+
 def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but_for: bool = True,
                       progress: Callable[[Iterable], Iterable] | None = None) -> dict:
     """Label and ground-truth statistics of a passive scenario over seeds ``seed .. seed+episodes-1``.
 
     Reports the object-contact label rate (target 40-60%), direct-graph edge counts, and (with
     ``but_for``) how often the direct graph's transitive closure equals the total-effect graph,
-    also once *prevention* effects are set aside (see ``ScenarioEnv.ground_truth``).
+    also once *prevention* effects are set aside (see ``ScenarioEnv.ground_truth``), and once
+    pairs on the boundary of the trajectory tolerance are set aside too (``closure_agreement``).
     """
     env = gym.make(env_id, space=space, obs_keys=("state",))
     seeds = range(seed, seed + episodes)
-    labels, edges, agreements, explained, disagreements = [], [], [], [], []
+    labels, edges, agreements, explained, boundary, chaotic, disagreements = [], [], [], [], [], [], []
     event_counts = {"contact": [], "topple": [], "break": []}
     for s in progress(seeds) if progress else seeds:
         env.reset(seed=s)
@@ -125,6 +137,10 @@ def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but
             # Agreement once prevention effects (which no factual contact chain can show) are set aside.
             unexplained = set(map(tuple, agreement["missing_in_direct"])) - set(map(tuple, agreement["prevention"]))
             explained.append(not unexplained and not agreement["extra_in_direct"])
+            # ... and once pairs on the boundary of the trajectory tolerance are set aside too.
+            unexplained |= set(map(tuple, agreement["extra_in_direct"]))
+            boundary.append(not unexplained - set(map(tuple, agreement["near_threshold"])))
+            chaotic.append(agreement["chaotic"])
             if not agreement["agree"]:
                 disagreements.append({"seed": s, **agreement})
     env.close()
@@ -135,5 +151,7 @@ def evaluate_scenario(env_id: str, episodes: int, space: str, seed: int = 0, but
             "break_rate": float(np.mean(np.array(event_counts["break"]) > 0)),
             "closure_agreement_rate": float(np.mean(agreements)) if agreements else None,
             "agreement_rate_except_prevention": float(np.mean(explained)) if explained else None,
+            "agreement_rate_except_prevention_and_boundary": float(np.mean(boundary)) if boundary else None,
+            **_clean_scene_agreement(np.array(agreements), np.array(explained), np.array(chaotic, dtype=bool)),
             "prevention_episodes": sum(bool(d["prevention"]) for d in disagreements),
             "disagreements": disagreements}

@@ -179,7 +179,12 @@ class ScenarioEnv(gym.Env):
 
     def ground_truth(self, but_for: bool = True) -> dict:
         """Direct and (optionally) total-effect graphs of the episode from its start, and their
-        agreement. Costs one factual plus N but-for simulations."""
+        agreement. Costs one factual plus N but-for simulations, plus one *placebo*: the same
+        scene with its objects listed in reverse order, which is the same physics computed in
+        another order. When the placebo's trajectories differ from the factual ones by more than
+        the but-for tolerance, the episode is numerically chaotic (a knife-edge balance, a
+        grazing hit): any re-simulation, removal included, can change it, so its but-for
+        effects are not all causal (``agreement["chaotic"]``)."""
         factual = simulate(self.initial_objects, self.initial_velocities, self.horizon)
         direct = factual.recorder.direct_graph(factual.names)
         result = {"direct": direct, "factual": factual}
@@ -197,6 +202,11 @@ class ScenarioEnv(gym.Env):
             agreement = closure_agreement(direct, total)
             agreement["prevention"] = [edge for edge in agreement["missing_in_direct"]
                                        if _is_prevention(factual, rollouts[edge[0]], edge[1])]
+            placebo = simulate(self.initial_objects[::-1], self.initial_velocities, self.horizon)
+            order = [placebo.names.index(n) for n in factual.names]
+            noise = float(np.linalg.norm(placebo.positions[:, order] - factual.positions, axis=-1).max())
+            agreement["numerical_noise"] = noise
+            agreement["chaotic"] = bool(noise > total.graph["tol"] or (placebo.broken[order] != factual.broken).any())
             result.update(total_effect=total, agreement=agreement)
         return result
 

@@ -34,6 +34,9 @@ PATIENT_REACH = (0.0, 0.45)  # patient gap beyond the structure's far edge / str
 REMOVED_P = 0.5
 SIDE_SPREAD = 0.12  # patient offset across the lean direction / structure height
 BRIDGE_SPAN = 0.7
+# Levels start 0.1 mm apart: with the 1 mm most scenes drop objects from, a five-level stack
+# lands level by level at up to 0.3 m/s, and those landings read as impacts in the direct graph.
+STACK_GAP = 1e-4
 DECK_ON_ONE = (0.0, 2.0)  # deck centre beyond the lone pillar's centre / its radius  # pillar centres at +-BRIDGE_SPAN x deck half-width
 
 
@@ -44,8 +47,8 @@ def stack(objects: list[ObjectSpec], base_xy: np.ndarray, offsets: list[np.ndarr
     for k, obj in enumerate(objects):
         if k:
             xy = xy + offsets[k - 1]
-        obj.pos = (float(xy[0]), float(xy[1]), z + obj.half_height + 1e-3)
-        z += 2 * obj.half_height + 1e-3
+        obj.pos = (float(xy[0]), float(xy[1]), z + obj.half_height + STACK_GAP)
+        z += 2 * obj.half_height + STACK_GAP
     return z
 
 
@@ -108,16 +111,17 @@ class SupportEnv(ScenarioEnv):
         spans = [-BRIDGE_SPAN * deck.size[0]] if removed else [-BRIDGE_SPAN * deck.size[0], BRIDGE_SPAN * deck.size[0]]
         for pillar, along in zip(pillars, spans, strict=True):
             xy = base_xy + along * direction
-            pillar.pos = (float(xy[0]), float(xy[1]), pillar_h + 1e-3)
-        top = 2 * pillar_h + 1e-3
+            pillar.pos = (float(xy[0]), float(xy[1]), pillar_h + STACK_GAP)
+        top = 2 * pillar_h + STACK_GAP
         if removed:  # deck and load balanced near the remaining pillar's edge: they may tip or not
             deck_xy = pillars[0].pos[:2] + rng.uniform(*DECK_ON_ONE) * pillars[0].size[0] * direction
             agent_xy = deck_xy + rng.uniform(-0.3, 0.6) * deck.size[0] * direction
         else:  # an intact bridge stands; its load may overhang the deck's edge
             deck_xy = base_xy + rng.uniform(-0.2, 0.2) * deck.size[0] * direction
             agent_xy = deck_xy + rng.uniform(*TOP_OVERHANG) * deck.size[0] * direction
-        deck.pos = (float(deck_xy[0]), float(deck_xy[1]), top + deck.half_height + 1e-3)
-        agent.pos = (float(agent_xy[0]), float(agent_xy[1]), top + 2 * deck.half_height + agent.half_height + 2e-3)
+        deck.pos = (float(deck_xy[0]), float(deck_xy[1]), top + deck.half_height + STACK_GAP)
+        agent.pos = (float(agent_xy[0]), float(agent_xy[1]),
+                     top + 2 * deck.half_height + agent.half_height + 2 * STACK_GAP)
         extra = [_shaped("cube", colors[3], rng, space)] if len(pillars) + 3 < n else []
         for obj in extra:  # a distractor behind the bridge
             xy = base_xy - (deck.size[0] + 0.06) * direction

@@ -19,6 +19,8 @@ envs_app = typer.Typer(help="List, inspect and render the registered environment
 eval_app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
 app.add_typer(envs_app, name="envs")
 app.add_typer(eval_app, name="eval")
+data_app = typer.Typer(help="Inspect, validate and export generated datasets (see docs/data.md).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -39,6 +41,10 @@ def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             typer.echo(line)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _fail(message: str) -> None:
@@ -111,6 +117,13 @@ def envs_show(
                  f"goal: {' and '.join(summary['goal'])} (feasible={summary['feasible']})",
                  f"outcome: {'SUCCESS' if summary['success'] else 'FAILURE'} after {summary['steps']} steps, "
                  f"{summary['sim_seconds']:.1f} s simulated"]
+    elif hasattr(env.unwrapped, "family"):  # a physics puzzle (envs.puzzle_env): one random attempt
+        caption, outcome = env.unwrapped.instruction, env.unwrapped.outcome
+        summary.update(task_id=env.unwrapped.task.task_id, instruction=caption, success=outcome.success,
+                       violations=outcome.violations)
+        lines = [f"task: {summary['task_id']}", f"instruction: {caption}",
+                 f"outcome: {'SUCCESS' if outcome.success else 'FAILURE'}"
+                 + (f" ({'; '.join(outcome.violations)})" if outcome.violations else "")]
     else:
         caption = f"Will the {summary['agent'].replace('_', ' ')} touch the {summary['patient'].replace('_', ' ')}?"
         edges = summary["causal_graph"]["edges"] if summary.get("causal_graph") else []
@@ -189,16 +202,13 @@ def eval_expert(
     result = _evaluate(lambda progress: evaluate_expert(env, episodes, space, seed, progress=progress),
                        f"expert {space}", out)
 
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{100 * x:.1f}%"
-
     _emit(result, as_json, [
         f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
-        f"feasible goals solved: {pct(result['feasible_success_rate'])} of {result['feasible_episodes']}",
-        f"  needing physical reasoning: {pct(result['needs_physics_success_rate'])} of "
+        f"feasible goals solved: {_pct(result['feasible_success_rate'])} of {result['feasible_episodes']}",
+        f"  needing physical reasoning: {_pct(result['needs_physics_success_rate'])} of "
         f"{result['needs_physics_episodes']}",
-        f"infeasible goals declared: {pct(result['infeasible_declared_rate'])} of {result['infeasible_episodes']}",
-        f"overall success: {pct(result['success_rate'])}; mean steps (feasible) "
+        f"infeasible goals declared: {_pct(result['infeasible_declared_rate'])} of {result['infeasible_episodes']}",
+        f"overall success: {_pct(result['success_rate'])}; mean steps (feasible) "
         f"{result['mean_steps_feasible']:.2f}; {result['mean_wall_seconds']:.2f} s/episode",
     ])
 
@@ -229,7 +239,12 @@ def eval_scenario(
                                                f"{100 * agreement:.1f}% of episodes (target >= 95%)"),
         *([] if agreement is None else [
             f"  same, prevention effects set aside: {100 * result['agreement_rate_except_prevention']:.1f}% "
-            f"({result['prevention_episodes']} episodes hold a prevention effect)"]),
+            f"({result['prevention_episodes']} episodes hold a prevention effect)",
+            "  same, pairs within 2x of the 3 mm trajectory tolerance also set aside: "
+            f"{100 * result['agreement_rate_except_prevention_and_boundary']:.1f}%",
+            f"clean episodes (a placebo re-simulation stays within 3 mm): {100 * result['clean_fraction']:.1f}%; "
+            "agreement on them: " + _pct(result["clean_agreement_rate"]) + ", prevention set aside: "
+            + _pct(result["clean_agreement_rate_except_prevention"])]),
     ])
 
 
@@ -258,6 +273,105 @@ def eval_variables(
           f"{e['weight']:.2f}, p {e['p_value']:.1e}, changed in {e['n_changed']}/{e['n']} seeds"
           for e in sorted(result["edges"], key=lambda e: e["p_value"])),
     ])
+
+
+@app.command()
+def generate(
+    env_id: str = typer.Argument(None, help="Registered env id (or use --recipe), e.g. foretell/Collide-v0."),
+    out: Path = typer.Option(..., "--out", help="Dataset directory to create (or finish, with --resume)."),
+    recipe: Path = typer.Option(None, help="YAML recipe mixing several envs/tasks (docs/data.md)."),
+    episodes: int = typer.Option(None, min=1, help="Number of episodes [default: 100]."),
+    split: str = typer.Option(None, help="train | test [default: train]; enters every episode's seed."),
+    space: str = typer.Option(None, help="Property space A (train) | B (held-out) [default: A]."),
+    seed: int = typer.Option(None, min=0, help="Dataset seed; episode i's seed derives from it [default: 0]."),
+    image_size: int = typer.Option(None, help="Frame size in pixels [default: 64]."),
+    obs_keys: str = typer.Option(None, help="Comma-separated frame keys [default: rgb,depth,segmentation,"
+                                            "state,properties,object_mask]; add gripper for low-level control."),
+    policy: str = typer.Option(None, help="auto | passive | expert | noisy_expert | random [default: auto]."),
+    noise: float = typer.Option(None, help="noisy_expert: action noise std / random-skill probability."),
+    max_steps: int = typer.Option(None, min=1, help="Cap on steps (scenario horizon in frames)."),
+    qa: bool = typer.Option(False, "--qa", help="Store QA pairs (scenarios; costs re-simulations)."),
+    total_effect: bool = typer.Option(False, "--total-effect", help="Store but-for total-effect graphs "
+                                                                     "(scenarios; N re-simulations each)."),
+    workers: int = typer.Option(1, min=1, help="Parallel worker processes (or Ray CPUs)."),
+    backend: str = typer.Option("local", help="local | ray (pip install 'foretell[ray]')."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted dataset in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Generate a dataset: frames, states, actions, events, text and causal graphs, one file per episode."""
+    from foretell.data.generate import generate as run_generate
+    from foretell.data.recipe import command_config
+
+    try:
+        config = command_config(env_id, recipe, out if resume else None, episodes=episodes, split=split,
+                                space=space, seed=seed, image_size=image_size, camera=None,
+                                obs_keys=obs_keys.split(",") if obs_keys else None, policy=policy, noise=noise,
+                                max_steps=max_steps, qa=qa, total_effect=total_effect)
+        report = run_generate(config, out, workers=workers, backend=backend, resume=resume)
+    except (ValueError, FileExistsError, RuntimeError) as exc:
+        _fail(str(exc))
+    result = report.to_dict()
+    _emit(result, as_json, [f"{out}: {report.episodes} episodes ({report.generated} generated, {report.skipped} "
+                            f"already there), {report.frames} frames in {report.seconds:.1f} s "
+                            f"({report.episodes_per_s:.2f} episodes/s, {report.frames_per_s:.0f} frames/s)"])
+
+
+@data_app.command("info")
+def data_info(path: Path = typer.Argument(..., help="Dataset directory."),
+              as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Counts, split, space, label balance and sizes of a dataset."""
+    from foretell.data.validate import dataset_info, info_lines
+
+    try:
+        info = dataset_info(path)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    _emit(info, as_json, info_lines(info))
+
+
+@data_app.command("validate")
+def data_validate(path: Path = typer.Argument(..., help="Dataset directory."),
+                  as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Check every episode (every chunk's checksum, shapes, JSON); report problems by episode and file."""
+    from tqdm import tqdm
+
+    from foretell.data.validate import validate_dataset
+
+    report = validate_dataset(path, progress=lambda it: tqdm(it, desc="validate", unit="ep", file=sys.stderr))
+    lines = [f"{path}: {report['episodes_valid']}/{report['episodes_expected']} episodes valid"]
+    lines += [f"  episode {p['episode']} {p['file']}: {p['problem']}" for p in report["problems"]]
+    lines += [f"  stray file: {name}" for name in report["stray_files"]]
+    _emit(report, as_json, lines + ["OK" if report["ok"] else "INVALID"])
+    if not report["ok"]:
+        raise typer.Exit(code=1)
+
+
+@data_app.command("export")
+def data_export(
+    path: Path = typer.Argument(..., help="Dataset directory."),
+    mp4: Path = typer.Option(None, help="Write mp4 previews (captions drawn in) to this folder."),
+    lerobot: Path = typer.Option(None, help="Write a LeRobotDataset v3.0-layout copy to this folder."),
+    episodes: int = typer.Option(None, min=1, help="Only the first N episodes."),
+    size: int = typer.Option(256, help="Preview frame size (pixels)."),
+) -> None:
+    """Export mp4 previews and/or a LeRobotDataset v3.0-layout copy."""
+    from tqdm import tqdm
+
+    from foretell.data.export import export_lerobot, export_mp4
+
+    if mp4 is None and lerobot is None:
+        _fail("give --mp4 OUT and/or --lerobot OUT")
+    try:
+        if mp4 is not None:
+            videos = export_mp4(path, mp4, episodes, size,
+                                progress=lambda it: tqdm(it, desc="mp4", unit="ep", file=sys.stderr))
+            typer.echo(f"mp4: {len(videos)} previews in {mp4}")
+        if lerobot is not None:
+            export_lerobot(path, lerobot, episodes,
+                           progress=lambda it: tqdm(it, desc="lerobot", unit="ep", file=sys.stderr))
+            typer.echo(f"lerobot: LeRobotDataset v3.0 layout in {lerobot}")
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

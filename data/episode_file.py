@@ -1,0 +1,187 @@
+"""One episode as one HDF5 file: encode to bytes, commit atomically, open for reading.
+
+Layout of ``ep_XXXXXX.h5`` (schema version in ``data.schema``)::
+
+    attrs            schema_version, env_id, episode_index, env_seed, policy_seed, task_index, policy,
+                     noise, split, space, camera, fps, n_frames, label, success, object_names (JSON)
+    /obs/<key>       (T, ...) per-frame arrays: rgb (T,S,S,3) u8, depth (T,S,S) f32 metres,
+                     segmentation (T,S,S) i8 object index or -1, state (T,6,13) f64,
+                     properties (T,6,14) f64, object_mask (T,6) i8, gripper (T,4) f64
+    /action          (T-1, 4) f32, low-level control only (action t leads from frame t to t+1)
+    /action_json     (T-1,) JSON text: each action exactly as the env received it
+    /reward          (T-1,) f32
+    /events          (T,) JSON text: events of each frame
+    /text/<key>      caption, instruction (UTF-8 strings)
+    /json/<key>      causal_graph, total_effect_graph, graph_agreement, qa, interventions, objects,
+                     outcome, final_positions (JSON text; node-link JSON for graphs)
+
+Frames are chunked along time (``TIME_CHUNK`` frames per chunk), gzip-compressed with the
+byte-shuffle filter, and every chunk carries a Fletcher-32 checksum, so a flipped byte in any
+chunk is an error on read rather than silently wrong pixels. The file is built in memory and
+committed with a write-temp / fsync / rename, so a reader never sees half an episode.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .schema import ACTION_JSON_KEY, ACTION_KEY, EVENTS_KEY, REWARD_KEY, SCHEMA_VERSION, check_schema
+
+TIME_CHUNK = 8
+_STR = h5py.string_dtype("utf-8")
+_STORE_DTYPES = {"rgb": np.uint8, "depth": np.float32, "segmentation": np.int8, "state": np.float64,
+                 "properties": np.float64, "object_mask": np.int8, "gripper": np.float64}
+# HDF5 1.8-compatible object headers (checksummed metadata) keep files readable by old h5py/HDF5.
+_LIBVER = ("v108", "v108")
+
+
+def _array_dataset(group: h5py.Group, name: str, array: np.ndarray) -> None:
+    chunks = (min(len(array), TIME_CHUNK), *array.shape[1:]) if len(array) else None
+    group.create_dataset(name, data=array, chunks=chunks, compression="gzip", compression_opts=4,
+                         shuffle=True, fletcher32=True)
+
+
+def encode_episode(record: dict[str, Any]) -> bytes:
+    """Serialise an episode record (see ``data.rollout.collect_episode``) to HDF5 bytes.
+
+    Args:
+        record: ``attrs`` (scalars), ``obs`` (key -> (T, ...) array), ``action`` ((T-1, A) or
+            None), ``action_json`` / ``events`` (lists of JSON text), ``reward`` ((T-1,)),
+            ``text`` (key -> str), ``json`` (key -> JSON-able object).
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", libver=_LIBVER) as f:
+        for key, value in sorted(record["attrs"].items()):
+            f.attrs[key] = value
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        obs = f.create_group("obs")
+        for key, array in record["obs"].items():
+            _array_dataset(obs, key, np.asarray(array, dtype=_STORE_DTYPES.get(key)))
+        if record.get("action") is not None:
+            _array_dataset(f, ACTION_KEY, np.asarray(record["action"], dtype=np.float32))
+        f.create_dataset(ACTION_JSON_KEY, data=np.array(record["action_json"], dtype=object), dtype=_STR)
+        f.create_dataset(REWARD_KEY, data=np.asarray(record["reward"], dtype=np.float32))
+        f.create_dataset(EVENTS_KEY, data=np.array(record["events"], dtype=object), dtype=_STR)
+        text = f.create_group("text")
+        for key, value in record["text"].items():
+            text.create_dataset(key, data=value, dtype=_STR)
+        blobs = f.create_group("json")
+        for key, value in record["json"].items():
+            blobs.create_dataset(key, data=json.dumps(value, sort_keys=True), dtype=_STR)
+    return buffer.getvalue()
+
+
+def commit_episode(path: str | Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` atomically: a temp file in the same folder, fsync, rename,
+    fsync of the folder (so the rename itself survives a power cut). Readers see the whole
+    file or nothing; a crash leaves at most a ``.ep_*.tmp`` file, swept on resume."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+class EpisodeFile:
+    """Read access to one episode file. Opens lazily; use as a context manager or call ``close``.
+
+    Raises ``SchemaError`` for an unknown schema version and ``OSError`` for a file HDF5 cannot
+    open (truncated, not HDF5).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: h5py.File | None = None
+
+    @property
+    def h5(self) -> h5py.File:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+            try:
+                check_schema(self._file.attrs.get("schema_version"), str(self.path))
+            except Exception:
+                self.close()
+                raise
+        return self._file
+
+    def __enter__(self) -> EpisodeFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        out = {}
+        for key, value in self.h5.attrs.items():
+            out[key] = value.item() if isinstance(value, np.generic) else value
+        out["object_names"] = json.loads(out.get("object_names", "[]"))
+        return out
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.h5.attrs["n_frames"])
+
+    @property
+    def frame_keys(self) -> list[str]:
+        return sorted(self.h5["obs"].keys())
+
+    def frames(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``start:stop`` of ``/obs/<key>``: ``(stop - start, ...)``."""
+        if key not in self.h5["obs"]:
+            raise KeyError(f"{self.path.name} has no frame key {key!r}; it has {self.frame_keys}")
+        return self.h5["obs"][key][start:stop]
+
+    def actions(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
+        """Low-level actions ``(stop - start, 4)`` or None for envs with high-level actions."""
+        return self.h5[ACTION_KEY][start:stop] if ACTION_KEY in self.h5 else None
+
+    def strings(self, key: str) -> list[str]:
+        """A per-step string dataset (``action_json``, ``events``) as Python strings."""
+        return [s.decode() if isinstance(s, bytes) else s for s in self.h5[key][()]]
+
+    def text(self, key: str) -> str:
+        value = self.h5["text"][key][()]
+        return value.decode() if isinstance(value, bytes) else value
+
+    def json(self, key: str) -> Any:
+        value = self.h5["json"][key][()]
+        return json.loads(value.decode() if isinstance(value, bytes) else value)
+
+    def json_keys(self) -> list[str]:
+        return sorted(self.h5["json"].keys())
+
+
+def read_episode(path: str | Path) -> dict[str, Any]:
+    """The whole episode in memory: attrs, obs arrays, actions, events, text and JSON fields."""
+    with EpisodeFile(path) as ep:
+        h5 = ep.h5
+        return {"attrs": ep.attrs, "obs": {k: ep.frames(k) for k in ep.frame_keys}, "action": ep.actions(),
+                "action_json": [json.loads(s) for s in ep.strings(ACTION_JSON_KEY)],
+                "reward": h5[REWARD_KEY][()], "events": [json.loads(s) for s in ep.strings(EVENTS_KEY)],
+                "text": {k: ep.text(k) for k in h5["text"]}, "json": {k: ep.json(k) for k in ep.json_keys()}}
