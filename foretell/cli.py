@@ -248,6 +248,32 @@ def eval_scenario(
     ])
 
 
+@eval_app.command("first-frame")
+def eval_first_frame(
+    env_id: str = typer.Option("foretell/Collide-v0", "--env", help="A passive scenario env id."),
+    episodes: int = typer.Option(300, min=10, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: str = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, help="First seed."),
+    folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
+    out: Path | None = typer.Option(None, help="Also write the JSON result here (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """How well the first frame alone predicts the contact label (a still-image baseline)."""
+    from foretell.envs import SCENARIO_IDS
+    from foretell.envs.predictability import first_frame_baseline
+
+    if env_id not in SCENARIO_IDS:
+        _fail(f"{env_id!r} is not a passive scenario; choose one of {list(SCENARIO_IDS)}")
+    result = _evaluate(lambda progress: first_frame_baseline(env_id, episodes, space, seed, folds, progress),
+                       f"{env_id} first frames", out)
+    _emit(result, as_json, [
+        f"{env_id} space {space}: {result['episodes']} episodes, contact rate {_pct(result['contact_rate'])}",
+        f"majority guess: {_pct(result['majority_accuracy'])}",
+        f"logistic regression on the first frame: accuracy {_pct(result['logistic_accuracy'])}, "
+        f"AUROC {result['logistic_auroc']:.3f}",
+        f"MLP on the first frame: accuracy {_pct(result['mlp_accuracy'])}, AUROC {result['mlp_auroc']:.3f}"])
+
+
 @eval_app.command("variables")
 def eval_variables(
     env: str = typer.Option("foretell/GlassBreak-v0", help="A passive scenario env id."),

@@ -92,6 +92,16 @@ def test_eval_variables_writes_a_variable_graph(tmp_path):
     assert result.exit_code == 2 and "not a passive scenario" in result.output
 
 
+def test_eval_first_frame_json(tmp_path):
+    out = tmp_path / "ff.json"
+    result = runner.invoke(app, ["eval", "first-frame", "--env", "foretell/Drop-v0", "--episodes", "10", "--folds",
+                                 "2", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["episodes"] == 10 and 0.0 <= data["logistic_accuracy"] <= 1.0
+    assert runner.invoke(app, ["eval", "first-frame", "--env", "foretell/BlockStack-v0"]).exit_code == 2
+
+
 def test_envs_qa_json():
     result = runner.invoke(app, ["envs", "qa", "foretell/Collide-v0", "--seed", "2", "--json", "--no-counterfactual"])
     assert result.exit_code == 0, result.output
