@@ -25,6 +25,9 @@ ENV_DESCRIPTIONS: dict[str, str] = {
     "foretell/Dominoes-v0": "A pushed domino starts a chain with uneven gaps; will the red domino topple the yellow?",
     "foretell/Support-v0": "Towers and bridges (some missing a support) that may fall; will the red top hit the yellow?",
     "foretell/ChainReaction-v0": "A flick or a ramp topples a row of dominoes; will the last, red one fall onto the yellow?",
+    "foretell/PuzzleLaunch-v0": "Puzzle: launch the red ball (yaw, elevation, speed) to knock or hit yellow; avoid purple.",
+    "foretell/PuzzleTopple-v0": "Puzzle: shoot the red ball at a tower or dominoes so yellow lands in the green zone.",
+    "foretell/PuzzleDrop-v0": "Puzzle: drop the red ball (x, y, clearance) so that the yellow object touches the blue one.",
 }
 
 _ENTRY_POINTS = {
@@ -38,6 +41,10 @@ _ENTRY_POINTS = {
     "foretell/Dominoes-v0": ("foretell.envs.dominoes:DominoesEnv", 75),
     "foretell/Support-v0": ("foretell.envs.support:SupportEnv", 75),
     "foretell/ChainReaction-v0": ("foretell.envs.chain_reaction:ChainReactionEnv", 75),
+    # Puzzles: one step is one whole attempt (4 s simulated).
+    "foretell/PuzzleLaunch-v0": ("foretell.envs.puzzle_launch:PuzzleLaunchEnv", 1),
+    "foretell/PuzzleTopple-v0": ("foretell.envs.puzzle_topple:PuzzleToppleEnv", 1),
+    "foretell/PuzzleDrop-v0": ("foretell.envs.puzzle_drop:PuzzleDropEnv", 1),
 }
 
 SCENARIO_IDS: tuple[str, ...] = ("foretell/Collide-v0", "foretell/Roll-v0", "foretell/Drop-v0", "foretell/Dominoes-v0",

@@ -400,6 +400,32 @@ def data_export(
         _fail(str(exc))
 
 
+@eval_app.command("puzzles")
+def eval_puzzles(
+    split: str = typer.Option("train", help="Task split: train or heldout."),
+    agent: str = typer.Option("random", help="Agent: random (uniform actions until the first success)."),
+    attempts: int = typer.Option(100, min=1, help="Attempts per task (PHYRE uses 100)."),
+    tasks_per_template: int = typer.Option(None, min=1, help="First N stored tasks of each template (default all)."),
+    seed: int = typer.Option(0, help="Seed of the agent's random generator."),
+    out: Path = typer.Option(None, help="Also write the JSON result here (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
+    from foretell.envs.puzzles import evaluate_random
+
+    if agent != "random":
+        _fail(f"unknown agent {agent!r}; available: random")
+    result = _evaluate(lambda progress: evaluate_random(split, attempts, tasks_per_template, seed, progress=progress),
+                       f"puzzles {split}", out)
+    _emit(result, as_json, [
+        f"puzzles-v0 {split}, agent {agent}, {result['tasks']} tasks, {attempts} attempts, seed {seed}",
+        f"AUCCESS {result['auccess']:.3f}; first-attempt success {100 * result['first_attempt_success']:.1f}%; "
+        f"solved within {attempts}: {100 * result['solved']:.1f}%",
+        *(f"  {name:20s} AUCCESS {row['auccess']:.3f}  first {100 * row['first_attempt_success']:5.1f}%  "
+          f"solved {100 * row['solved']:5.1f}%  ({row['n']} tasks)" for name, row in result["per_template"].items()),
+    ])
+
+
 def main() -> None:
     app()
 

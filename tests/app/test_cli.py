@@ -109,3 +109,22 @@ def test_envs_qa_json():
     assert payload["questions"] and all(q["type"] != "counterfactual" for q in payload["questions"])
     result = runner.invoke(app, ["envs", "qa", "foretell/BlockStack-v0"])
     assert result.exit_code == 2 and "not a passive scenario" in result.output
+
+
+def test_eval_puzzles_tiny_budget(tmp_path):
+    out = tmp_path / "puzzles.json"
+    result = runner.invoke(app, ["eval", "puzzles", "--split", "heldout", "--agent", "random", "--attempts", "2",
+                                 "--tasks-per-template", "1", "--seed", "1", "--json", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{"):])
+    assert payload["tasks"] == 6 and 0.0 <= payload["auccess"] <= 1.0 and json.loads(out.read_text()) == payload
+    result = runner.invoke(app, ["eval", "puzzles", "--split", "test", "--attempts", "1", "--tasks-per-template", "1"])
+    assert result.exit_code == 2 and "split" in result.output
+
+
+def test_envs_show_a_puzzle(tmp_path):
+    out = tmp_path / "puzzle.mp4"
+    result = runner.invoke(app, ["envs", "show", "foretell/PuzzleDrop-v0", "--seed", "2", "--size", "48",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "instruction: Drop the red ball" in result.output and out.exists()
