@@ -223,3 +223,24 @@ def _progress_bar(total: int, done: int, enabled: bool):
 
     return tqdm(total=total, desc=f"generate ({done} already on disk)" if done else "generate", unit="ep",
                 file=sys.stderr, dynamic_ncols=True)
+
+
+def attach_variable_graphs(out: str | Path, paths: list[str | Path]) -> dict[str, Any]:
+    """Store variable-level causal graphs (``foretell eval variables --out``) in ``meta.json``.
+
+    Each file must hold a graph with ``level == "variable"`` for one of the dataset's envs; it is
+    stored under ``"<env id>/<space>"``. Graphs already there are kept unless replaced.
+    """
+    from foretell.envs.variable_graph import graph_to_json, load_variable_graph
+
+    out = Path(out)
+    meta = read_meta(out)
+    env_ids = {task.env_id for task in meta.config.tasks}
+    for path in paths:
+        graph = load_variable_graph(path)
+        env_id, space = graph.graph.get("env"), graph.graph.get("space")
+        if env_id not in env_ids:
+            raise ValueError(f"{path}: a graph for {env_id!r}, but the dataset holds {sorted(env_ids)}")
+        meta.variable_graphs[f"{env_id}/{space}"] = graph_to_json(graph)
+    atomic_write_json(out / META_FILE, meta.to_dict())
+    return meta.variable_graphs

@@ -9,6 +9,7 @@ An intervention is a dict ``{"<object>.<variable>": value, "<object>": "remove" 
 | ``restitution`` | coefficient | the space's restitution range |
 | ``size`` | scale factor on every half-extent | the result must stay in the space's size range for the shape |
 | ``position`` | (x, y, z) m | |x|, |y| <= 0.35 (the table), 0 <= z <= 1 |
+| ``orientation`` | unit quaternion (w, x, y, z) | 4 finite numbers, not all zero (normalised) |
 | ``velocity`` | (vx, vy, vz) m/s | speed <= ``MAX_SPEED`` |
 | ``fragility`` | break threshold, N*s | fragile objects only |
 
@@ -27,7 +28,7 @@ from .properties import PropertySpace
 from .scene import TABLE_HALF, ObjectSpec, Scene, build_scene
 
 MAX_SPEED = 4.0
-VARIABLES = ("mass", "friction", "restitution", "size", "position", "velocity", "fragility")
+VARIABLES = ("mass", "friction", "restitution", "size", "position", "orientation", "velocity", "fragility")
 ACTIONS = ("remove", "freeze")
 _SIZE_FIELD = {"cube": "cube_half", "cylinder": "cylinder_radius", "ball": "ball_radius", "plate": "plate_half",
                "glass": "cylinder_radius", "domino": "domino_half_height"}
@@ -97,6 +98,12 @@ def plan_interventions(changes: dict, objects: list[ObjectSpec], space: Property
                 raise ValueError(f"{key}={pos.tolist()} is out of range; allowed |x|, |y| <= {TABLE_HALF}, "
                                  "0 <= z <= 1")
             obj.pos = tuple(float(x) for x in pos)
+        elif variable == "orientation":
+            quat = np.asarray(value, dtype=float)
+            if quat.shape != (4,) or not np.all(np.isfinite(quat)) or np.linalg.norm(quat) < 1e-9:
+                raise ValueError(f"{key} must be a quaternion (w, x, y, z): 4 finite numbers, not all zero; "
+                                 f"got {value!r}")
+            obj.quat = tuple(float(q) for q in quat / np.linalg.norm(quat))
         elif variable == "velocity":
             vel = _vector(key, value)
             if np.linalg.norm(vel) > MAX_SPEED:

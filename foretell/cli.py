@@ -322,9 +322,12 @@ def generate(
     workers: int = typer.Option(1, min=1, help="Parallel worker processes (or Ray CPUs)."),
     backend: str = typer.Option("local", help="local | ray (pip install 'foretell[ray]')."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted dataset in --out."),
+    variable_graph: list[Path] = typer.Option(None, "--variable-graph", help="A variable-level graph "
+                                              "(`foretell eval variables --out`) to store in meta.json; repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Generate a dataset: frames, states, actions, events, text and causal graphs, one file per episode."""
+    from foretell.data.generate import attach_variable_graphs
     from foretell.data.generate import generate as run_generate
     from foretell.data.recipe import command_config
 
@@ -334,6 +337,8 @@ def generate(
                                 obs_keys=obs_keys.split(",") if obs_keys else None, policy=policy, noise=noise,
                                 max_steps=max_steps, qa=qa, total_effect=total_effect)
         report = run_generate(config, out, workers=workers, backend=backend, resume=resume)
+        if variable_graph:
+            attach_variable_graphs(out, variable_graph)
     except (ValueError, FileExistsError, RuntimeError) as exc:
         _fail(str(exc))
     result = report.to_dict()

@@ -110,3 +110,24 @@ def test_resume_from_the_stored_config_alone(tmp_path):
     config = command_config(None, None, resume_from=Path(out))
     report = generate(config, out, resume=True, progress=False)
     assert (report.generated, report.skipped) == (1, 1)
+
+
+def test_variable_graphs_are_stored_in_meta(tmp_path):
+    import shutil
+
+    from foretell.data.generate import attach_variable_graphs
+    from foretell.envs import save_variable_graph, variable_graph
+
+    out = tmp_path / "ds"
+    generate(scenario_config(), out, progress=False)
+    env_id = read_meta(out).config.tasks[0].env_id
+    graph = save_variable_graph(variable_graph(env_id, seeds=[0, 1], causes=["agent.mass"]), tmp_path / "g.json")
+    stored = attach_variable_graphs(out, [graph])
+    assert stored[f"{env_id}/A"]["graph"]["level"] == "variable"
+    assert read_meta(out).variable_graphs == stored
+    shutil.copy(graph, tmp_path / "other.json")
+    text = (tmp_path / "other.json").read_text().replace(env_id, "foretell/Drop-v0" if "Drop" not in env_id
+                                                         else "foretell/Collide-v0")
+    (tmp_path / "other.json").write_text(text)
+    with pytest.raises(ValueError, match="the dataset holds"):
+        attach_variable_graphs(out, [tmp_path / "other.json"])

@@ -102,3 +102,22 @@ def test_domino_size_intervention_keeps_it_standing():
     u.intervene({f"{name}.size": 1.1})
     k = u.object_names.index(name)
     assert u.sim.positions()[k, 2] == pytest.approx(u.scene.objects[k].half_height + 1e-3, abs=2e-3)
+
+
+def test_orientation_intervention_lays_a_domino_down():
+    env = gym.make("foretell/Dominoes-v0", obs_keys=("state",))
+    env.reset(seed=1)
+    u = env.unwrapped
+    name = u.initial_objects[-1].name
+    with pytest.raises(ValueError, match="quaternion"):
+        u.intervene({f"{name}.orientation": (0.0, 0.0, 0.0, 0.0)})
+    lying = (np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0)  # 90 degrees about x: on its side
+    top = u.scene.objects[u.object_names.index(name)].half_extents()[1]
+    k = u.object_names.index(name)
+    pos = u.sim.positions()[k].copy()
+    u.intervene({f"{name}.orientation": (2 * lying[0], 2 * lying[1], 0.0, 0.0),
+                 f"{name}.position": (pos[0], pos[1], top + 1e-3)})
+    for _ in range(5):
+        env.step(0)
+    from foretell.envs.physics import up_alignment
+    assert abs(up_alignment(u.sim.states()[k, 3:7])) < 0.05  # lying flat, and it stays so
