@@ -3,9 +3,10 @@
 ``foretell/Drop-v0``. Passive physics (see ``envs.scenario.ScenarioEnv``).
 
 Scene: the yellow patient (cube, cylinder or plate) on the table; the red agent (ball or cube)
-released at rest above it with a horizontal offset drawn uniformly in a disc of radius
-``OFFSET_SPREAD`` x (patient footprint + agent radius), so about half of the drops land on the
-patient (the rest may still bounce or roll into it). Space A: 3-4 objects, drop height 0.10-0.20 m;
+released above it with a horizontal offset drawn uniformly in a disc of radius
+``OFFSET_SPREAD`` x (patient footprint + agent radius) and tossed sideways at up to
+``TOSS_SPEED`` in a random direction (invisible in a still frame), so about half of the drops
+land on the patient (the rest may still bounce or roll into it). Space A: 3-4 objects, drop height 0.10-0.20 m;
 space B: 5-6 objects, 0.25-0.35 m. Object-contact label: the agent touches the patient within 3 s.
 """
 
@@ -20,7 +21,10 @@ from .scenario import ScenarioEnv
 from .scene import ObjectSpec
 
 DROP_HEIGHT = {"A": (0.10, 0.20), "B": (0.25, 0.35)}
-OFFSET_SPREAD = 1.6
+OFFSET_SPREAD = 1.15
+# A horizontal toss in a random direction, which a still first frame does not show: without it
+# the visible offset alone predicted the label (first-frame logistic regression 82% vs 59%).
+TOSS_SPEED = {"A": (0.1, 0.5), "B": (0.1, 0.5)}
 
 
 class DropEnv(ScenarioEnv):
@@ -54,4 +58,5 @@ class DropEnv(ScenarioEnv):
         height = rng.uniform(*DROP_HEIGHT[space.name])
         agent.pos = (float(a_xy[0]), float(a_xy[1]), 2 * patient.half_height + agent.half_height + height)
         distractors = place_distractors(rng, space, [patient, agent], n - 2)
-        return [agent, patient, *distractors], {}
+        toss, heading = rng.uniform(*TOSS_SPEED[space.name]), rng.uniform(-np.pi, np.pi)
+        return [agent, patient, *distractors], {agent.name: toss * np.array([np.cos(heading), np.sin(heading), 0.0])}
