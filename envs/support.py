@@ -13,6 +13,7 @@ Two layouts, half the episodes each:
   (``DECK_ON_ONE``), so it tips or not.
 The yellow patient stands on the table on the lean side, a gap of ``PATIENT_REACH`` x the
 structure's height beyond its far edge, so the red agent reaches it in about half the episodes.
+The red top starts with an unseen nudge (up to ``NUDGE_SPEED``, random direction).
 Space A: 3-4 objects (a bridge always has a pillar removed); space B: 5-6 (taller towers;
 bridges intact or not). Object-contact label: the red agent touches
 the yellow patient within the horizon (3 s).
@@ -32,6 +33,9 @@ TOP_OVERHANG = (0.6, 1.5)  # red top's offset / supporting half-width; it tips p
 LOWER_OVERHANG = (0.0, 0.35)
 PATIENT_REACH = (0.0, 0.45)  # patient gap beyond the structure's far edge / structure height
 REMOVED_P = 0.5
+# The red top starts with an unseen nudge in a random direction: without it the visible
+# overhangs alone predicted the label (first-frame classifiers 70% against a 61% majority rate).
+NUDGE_SPEED = (0.0, 0.25)
 SIDE_SPREAD = 0.12  # patient offset across the lean direction / structure height
 BRIDGE_SPAN = 0.7
 # Levels start 0.1 mm apart: with the 1 mm most scenes drop objects from, a five-level stack
@@ -86,7 +90,8 @@ class SupportEnv(ScenarioEnv):
         side = np.array([-direction[1], direction[0]]) * rng.uniform(-SIDE_SPREAD, SIDE_SPREAD) * height
         p_xy = base_xy + reach * direction + side
         patient.pos = (float(p_xy[0]), float(p_xy[1]), patient.half_height + 1e-3)
-        return [agent, patient, *structure], {}
+        nudge, heading = rng.uniform(*NUDGE_SPEED), rng.uniform(-np.pi, np.pi)
+        return [agent, patient, *structure], {agent.name: nudge * np.array([np.cos(heading), np.sin(heading), 0.0])}
 
     def _tower(self, n, colors, agent, base_xy, direction, rng, space):
         levels = [_shaped(str(rng.choice(["cube", "cylinder"])), c, rng, space) for c in colors[: n - 2]]

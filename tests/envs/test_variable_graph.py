@@ -68,7 +68,7 @@ def test_deterministic_for_the_same_seeds(small_graph):
 
 
 def test_agent_at_rest_has_no_speed_cause():
-    graph = variable_graph("foretell/Support-v0", [0], causes=("agent.speed", "agent.size"))
+    graph = variable_graph("foretell/Dominoes-v0", [0], causes=("agent.speed", "agent.size"))
     assert "agent.speed" not in graph and graph.nodes["agent.size"]["n"] == 1
 
 
