@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+
+from foretell.runtime import atomic_write_bytes
 
 from .schema import ACTION_JSON_KEY, ACTION_KEY, EVENTS_KEY, REWARD_KEY, SCHEMA_VERSION, check_schema
 
@@ -79,27 +80,10 @@ def encode_episode(record: dict[str, Any]) -> bytes:
 
 
 def commit_episode(path: str | Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` atomically: a temp file in the same folder, fsync, rename,
-    fsync of the folder (so the rename itself survives a power cut). Readers see the whole
-    file or nothing; a crash leaves at most a ``.ep_*.tmp`` file, swept on resume."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
+    """Write ``payload`` to ``path`` atomically (``foretell.runtime.atomic_write_bytes``: temp
+    file, fsync, rename, fsync of the folder). Readers see the whole file or nothing; a crash
+    leaves at most a ``.ep_*.tmp`` file, swept on resume."""
+    return atomic_write_bytes(path, payload)
 
 
 class EpisodeFile:

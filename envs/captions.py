@@ -39,6 +39,12 @@ def _pick(options: tuple[str, ...], rng: np.random.Generator | None) -> str:
     return options[0] if rng is None else options[int(rng.integers(len(options)))]
 
 
+def sentence(options: tuple[str, ...], rng: np.random.Generator | None) -> str:
+    """One of ``options`` (the first when ``rng`` is None), capitalised: a seeded paraphrase."""
+    text = _pick(options, rng)
+    return text[0].upper() + text[1:]
+
+
 def caption(intro: str, direct: nx.DiGraph, objects: list[ObjectSpec], agent: str, patient: str,
             touched: bool, space: PropertySpace, rng: np.random.Generator | None = None) -> str:
     """Describe an episode: ``intro`` (what set it going), then its contacts, supports and breaks

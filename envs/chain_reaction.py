@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .collide import LAUNCH_SPEED, OBJECT_COUNT, _shaped
 from .dominoes import SAFE_GAP, lay_chain, make_domino
 from .glass_break import GlassBreakEnv
@@ -49,8 +49,7 @@ class ChainReactionEnv(ScenarioEnv):
         via = "rolls down the ramp" if any(o.shape == "ramp" for o in self.initial_objects) else "is flicked forward"
         options = (f"{launcher} {via} and sets off a chain reaction.", f"{launcher} {via}.",
                    f"A chain reaction starts: {launcher} {via}.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))

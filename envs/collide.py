@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .properties import PropertySpace
 from .scenario import ScenarioEnv
 from .scene import WORKSPACE_HALF, ObjectSpec
@@ -66,8 +66,7 @@ class CollideEnv(ScenarioEnv):
         agent = object_phrase(next(o for o in self.sim.objects0 if o.name == self.agent_name), self.space)
         options = (f"{agent} is launched across the table.", f"{agent} rolls across the table.",
                    f"Someone flicks {agent} across the table.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def make_patient(self, rng: np.random.Generator, space: PropertySpace) -> ObjectSpec:
         return _shaped(str(rng.choice(["cube", "cylinder"])), "yellow", rng, space)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .collide import OBJECT_COUNT
 from .properties import DOMINO_ASPECT, PropertySpace
 from .scenario import ScenarioEnv
@@ -65,8 +65,7 @@ class DominoesEnv(ScenarioEnv):
     def intro(self, rng):
         first = object_phrase(self.initial_objects[0], self.space)
         options = (f"{first} is tipped over.", f"Someone pushes {first}.", f"{first} is nudged forward.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))

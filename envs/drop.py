@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .collide import OBJECT_COUNT, _shaped, place_distractors
 from .properties import PLATE_HALF_THICKNESS
 from .scenario import ScenarioEnv
@@ -36,8 +36,7 @@ class DropEnv(ScenarioEnv):
         patient = object_phrase(objects[self.patient_name], self.space)
         options = (f"{agent} is dropped near {patient}.", f"{agent} falls from above, close to {patient}.",
                    f"{agent} is released above the table next to {patient}.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .collide import OBJECT_COUNT, _shaped, place_distractors
 from .scenario import ScenarioEnv
 from .scene import ObjectSpec
@@ -67,8 +67,7 @@ class RollEnv(ScenarioEnv):
         agent = object_phrase(objects[self.agent_name], self.space)
         options = (f"{agent} rolls down the ramp.", f"{agent} is let go at the top of the ramp.",
                    f"{agent} starts rolling down the ramp.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .captions import object_phrase
+from .captions import object_phrase, sentence
 from .collide import OBJECT_COUNT, _shaped
 from .properties import PLATE_HALF_THICKNESS
 from .scenario import ScenarioEnv
@@ -71,8 +71,7 @@ class SupportEnv(ScenarioEnv):
         shape = "bridge" if any(o.shape == "plate" for o in self.initial_objects) else "tower"
         options = (f"{agent} sits on top of a {shape}.", f"A {shape} stands with {agent} on top.",
                    f"{agent} is balanced on a {shape}.")
-        text = options[0] if rng is None else options[int(rng.integers(len(options)))]
-        return text[0].upper() + text[1:]
+        return sentence(options, rng)
 
     def sample_scene(self, rng, space):
         n = int(rng.integers(OBJECT_COUNT[space.name][0], OBJECT_COUNT[space.name][1] + 1))

@@ -56,7 +56,10 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` through a temp file in the same folder and an atomic rename."""
+    """Write ``payload`` to ``path`` through a temp file in the same folder (``.<name>.*.tmp``),
+    fsync, an atomic rename and an fsync of the folder, so readers see the whole file or nothing,
+    even after a power cut. The file gets the usual permissions (0666 less the umask), not
+    ``mkstemp``'s 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -64,12 +67,24 @@ def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
