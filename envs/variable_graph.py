@@ -140,8 +140,13 @@ def _fragility_changes(env: ScenarioEnv, high: bool) -> Changes:
     return {f"{patient.name}.fragility": bounds[1] if high else bounds[0]}
 
 
+def _distractors(env: ScenarioEnv) -> list[str]:
+    """Objects other than agent and patient, scenery (frozen objects such as ramps) left out."""
+    return [o.name for o in env.initial_objects if o.name not in (env.agent_name, env.patient_name) and not o.frozen]
+
+
 def _distractor_changes(env: ScenarioEnv, high: bool) -> Changes:
-    others = [n for n in env.initial_objects_names if n not in (env.agent_name, env.patient_name)]
+    others = _distractors(env)
     if not others:
         return None
     return {} if high else dict.fromkeys(others, "remove")
@@ -180,18 +185,20 @@ def cause_variables(env: ScenarioEnv) -> list[CauseVariable]:
     return causes
 
 
-def episode_outcomes(rollout: Rollout, agent: str, patient: str, fragile: bool) -> dict[str, float]:
+def episode_outcomes(rollout: Rollout, agent: str, patient: str, fragile: bool,
+                     distractors: list[str] | None = None) -> dict[str, float]:
     """Outcome variables of one rollout (``OUTCOMES``); ``nan`` where undefined (no distractors).
 
     Args:
         rollout: a (counterfactual) rollout, positions ``(T+1, N, 3)``.
         agent, patient: object names.
         fragile: whether the patient can break (adds ``patient.broken``).
+        distractors: the objects ``distractors.moved`` is about (default: all others).
     """
     names, positions = rollout.names, rollout.positions
     i, j = names.index(agent), names.index(patient)
     travel = np.linalg.norm(positions - positions[:1], axis=-1)  # (T+1, N)
-    others = [k for k in range(len(names)) if k not in (i, j)]
+    others = [k for k, n in enumerate(names) if k not in (i, j) and (distractors is None or n in distractors)]
     out = {CONTACT: float(rollout.touched(agent, patient)),
            "patient.displacement": float(travel[-1, j]), "agent.displacement": float(travel[-1, i]),
            "distractors.moved": float(np.mean(travel[:, others].max(axis=0) > MOVE_TOLERANCE)) if others else np.nan}
@@ -259,7 +266,7 @@ def _collect(env: ScenarioEnv, causes: list[CauseVariable], seeds: Iterable[int]
                 continue
             for level, rollout in rollouts.items():
                 samples[cause.name][level].append(episode_outcomes(rollout, env.agent_name, env.patient_name,
-                                                                   fragile))
+                                                                   fragile, _distractors(env)))
     return samples
 
 
