@@ -17,15 +17,21 @@ raise ``ValueError``. Same task and same action give the same outcome, byte for 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import gymnasium as gym
 import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
+from .ground_truth import but_for_graph, closure_agreement
+from .interventions import plan_interventions
 from .observations import IMAGE_KEYS, OBJECT_KEYS, check_options, observation_space, observe
-from .passive import PassiveSim
+from .passive import PassiveSim, simulate
 from .properties import get_space
 from .puzzle_core import (
+    AGENT,
     FRAMES,
     Outcome,
     PuzzleFamily,
@@ -124,6 +130,63 @@ class PuzzleEnv(gym.Env):
                      "physical": dict(zip(self.family.action_names, physical.tolist(), strict=True)),
                      "agent_start": start.tolist(), "agent_velocity": velocity.tolist()})
         return self._observation(), float(self.outcome.success), True, False, info
+
+    # ------------------------------------------------------------------ interventions and ground truth
+    def intervene(self, changes: dict) -> None:
+        """do()-interventions on the task before the attempt (``envs.interventions``: mass,
+        friction, restitution, size, position, orientation, remove, freeze). The red ball is the
+        tool and the goal's objects define success, so neither can be removed; only the action
+        sets velocities."""
+        if self.task is None or self.outcome is not None:
+            raise RuntimeError("intervene on a puzzle after reset() and before its one step()")
+        for key, value in changes.items():
+            name, _, variable = key.partition(".")
+            if variable == "velocity":
+                raise ValueError(f"{key}: in a puzzle only the action sets velocities")
+            goal = self.task.goal
+            if value == "remove" and name in (AGENT, goal.target, goal.other, *goal.forbidden):
+                raise ValueError(f"{key}: {name} is the tool or part of the goal and cannot be removed")
+        plan = plan_interventions(changes, self.task.objects, get_space(self.task.space))
+        self.task = dataclasses.replace(self.task, objects=plan.objects)
+        self._renderers.close()
+        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
+                              markers=self.task.markers)
+
+    def ground_truth(self, action) -> dict:
+        """Direct and total-effect graphs of ``action`` on the current task, and their agreement
+        (as ``ScenarioEnv.ground_truth``): one factual attempt plus one without each object (the
+        red ball's but-for is the scene left alone). The action is not taken (the episode is
+        unchanged)."""
+        start, velocity = self.family.agent_start(self.task, self.family.physical(action))
+        objects = [dataclasses.replace(o) for o in self.task.objects]
+        objects[0] = dataclasses.replace(objects[0], pos=tuple(float(x) for x in start))
+        velocities = {AGENT: np.asarray(velocity, dtype=float)}
+        factual = simulate(objects, velocities, FRAMES)
+        direct = factual.recorder.direct_graph(factual.names)
+
+        def without(name: str) -> tuple[np.ndarray, np.ndarray]:
+            rollout = simulate([o for o in objects if o.name != name],
+                               {k: v for k, v in velocities.items() if k != name}, FRAMES)
+            positions = factual.positions.copy()
+            positions[:, [factual.names.index(n) for n in rollout.names]] = rollout.positions
+            return positions, factual.broken.copy()
+
+        total = but_for_graph(factual.names, factual.positions, without)
+        return {"direct": direct, "total_effect": total, "agreement": closure_agreement(direct, total),
+                "factual": factual}
+
+    def get_state(self) -> dict:
+        """The task as it stands (interventions included) and whether the attempt was made."""
+        return {"task": copy.deepcopy(self.task), "attempted": self.outcome is not None}
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state from ``get_state`` taken before the attempt."""
+        if state["attempted"]:
+            raise ValueError("only a puzzle state from before its attempt can be restored")
+        self.task, self.outcome = copy.deepcopy(state["task"]), None
+        self._renderers.close()
+        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
+                              markers=self.task.markers)
 
     # ------------------------------------------------------------------ read-outs
     @property

@@ -134,3 +134,30 @@ def test_random_agent_is_seeded():
     assert first["results"] == again["results"] and first["tasks"] == 6
     assert set(first["per_template"]) == {t for t in TASKS if t in {r["template"] for r in first["results"]}}
     assert 0.0 <= first["auccess"] <= 1.0
+
+
+def test_interventions_and_ground_truth_on_a_puzzle():
+    from foretell.envs.properties import get_space
+
+    env = gym.make("foretell/PuzzleLaunch-v0").unwrapped
+    env.reset(options={"template": "launch_platform", "task": 0})
+    action = np.asarray(TASKS["launch_platform"][0]["solution"])
+    before = env.get_state()
+    truth = env.ground_truth(action)
+    assert set(truth["total_effect"].nodes) == set(truth["direct"].nodes)
+    assert {"agree", "missing_in_direct", "extra_in_direct"} <= set(truth["agreement"])
+    target = env.task.goal.target  # the solution moves the target: a but-for effect of the tool
+    assert truth["total_effect"].has_edge("red_ball", target)
+    with pytest.raises(ValueError, match="only the action sets velocities"):
+        env.intervene({"red_ball.velocity": (1.0, 0.0, 0.0)})
+    with pytest.raises(ValueError, match="cannot be removed"):
+        env.intervene({"red_ball": "remove"})
+    heavy = env.task.objects[1].name
+    low, high = get_space(env.task.space).mass
+    env.intervene({f"{heavy}.mass": high if env.task.objects[1].mass < high else low})
+    assert env.task.objects[1].mass != before["task"].objects[1].mass
+    env.set_state(before)
+    assert env.task.objects[1].mass == before["task"].objects[1].mass
+    env.step(action)
+    with pytest.raises(RuntimeError, match="before its one step"):
+        env.intervene({f"{heavy}.mass": 0.1})
