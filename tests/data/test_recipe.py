@@ -55,3 +55,13 @@ def test_command_line_config():
     assert config.episodes == 5 and config.space == "B" and config.tasks[0].total_effect
     with pytest.raises(RecipeError, match="either"):
         command_config("foretell/Drop-v0", "r.yaml")
+
+
+def test_shipped_recipes_load():
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).parents[2] / "recipes").glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        config = load_recipe(path)
+        assert sum(task.episodes for task in config.tasks) > 0
