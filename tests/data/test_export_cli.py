@@ -80,3 +80,22 @@ def test_lerobot_layout(low_level_dataset, tmp_path):
     assert json.loads(tasks.schema.metadata[b"pandas"])["index_columns"] == ["task"]
     stats = json.loads((out / "meta" / "stats.json").read_text())
     assert np.array(stats[video_key]["mean"]).shape == (3, 1, 1)
+
+
+def test_lerobot_itself_loads_the_export_frame_aligned(scenario_dataset, tmp_path):
+    """Runs where the optional `lerobot` package is installed (not in CI): its own
+    LeRobotDataset reads the export, and decoded video frame k is our stored frame k."""
+    pytest.importorskip("pyarrow.parquet")
+    datasets = pytest.importorskip("lerobot.datasets.lerobot_dataset")
+    pytest.importorskip("av")
+    from foretell.data.export import export_lerobot
+
+    out = export_lerobot(scenario_dataset, tmp_path / "lr")
+    ds = datasets.LeRobotDataset("foretell/export", root=out, video_backend="pyav")
+    assert ds.num_episodes == 3 and ds.fps == 25
+    ours = read_episode(scenario_dataset / "episodes" / "ep_000001.h5")["obs"]["rgb"].astype(float)
+    rows = [i for i in range(len(ds)) if int(ds.hf_dataset[i]["episode_index"]) == 1]
+    assert len(rows) == len(ours)
+    for k, i in enumerate(rows):
+        decoded = ds[i]["observation.images.front"].numpy().transpose(1, 2, 0) * 255.0
+        assert int(((ours - decoded[None]) ** 2).mean(axis=(1, 2, 3)).argmin()) == k
