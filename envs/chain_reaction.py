@@ -35,7 +35,8 @@ from .scenario import ScenarioEnv
 
 AIM_SPREAD = 1.3  # launcher aim error, in multiples of (launcher radius + domino half-width)
 FIRST_GAP = (0.06, 0.10)  # m from where the launcher leaves to the first domino
-PATIENT_GAP = (0.2, 1.1)  # red domino's front face to the patient, in domino heights
+# red domino's front face to the patient, in domino heights (B's longer chains arrive faster)
+PATIENT_GAP = {"A": (0.2, 1.1), "B": (0.35, 1.3)}
 PATIENT_SIDE = 0.3  # patient offset across the line, in domino half-widths
 GLASS_P = 1 / 3
 
@@ -80,7 +81,7 @@ class ChainReactionEnv(ScenarioEnv):
             velocities[launcher.name] = speed * np.array([np.cos(aim), np.sin(aim), 0.0])
         patient = self._patient(rng, space)
         red = dominoes[-1]
-        along = red.size[0] + rng.uniform(*PATIENT_GAP) * 2 * half_height + patient.radius_xy
+        along = red.size[0] + rng.uniform(*PATIENT_GAP[space.name]) * 2 * half_height + patient.radius_xy
         across = rng.uniform(-PATIENT_SIDE, PATIENT_SIDE) * red.size[1]
         p_xy = np.asarray(red.pos[:2]) + along * heading + across * side
         patient.pos = (float(p_xy[0]), float(p_xy[1]), patient.half_height + 1e-3)
