@@ -1,6 +1,7 @@
 """Cost of causal ground truth per scenario episode: the factual rollout with the direct graph
 (contact recording every physics step) against a bare rollout, and the but-for pass (one
-re-simulation per object). Prints a table and writes JSON.
+re-simulation per object, plus the placebo re-simulation that flags chaotic episodes), for
+every passive scenario. Prints a table and writes JSON.
 
     MUJOCO_GL=egl python benchmarks/ground_truth.py --out runs/bench/ground_truth.json
 """
@@ -17,7 +18,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-import foretell.envs  # noqa: F401 - registers the envs
+from foretell.envs import SCENARIO_IDS
 from foretell.envs.passive import FRAME_SUBSTEPS, PARK, simulate
 from foretell.envs.scene import build_scene
 from foretell.runtime import atomic_write_json
@@ -64,8 +65,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("runs/bench/ground_truth.json"))
     args = parser.parse_args()
-    rows = [measure(env_id, space, args.episodes) for env_id in ("foretell/Collide-v0", "foretell/Drop-v0")
-            for space in ("A", "B")]
+    rows = [measure(env_id, space, args.episodes) for env_id in SCENARIO_IDS for space in ("A", "B")]
     print(f"{'env':22s} {'space':5s} {'objects':>7s} {'bare s':>8s} {'+direct s':>10s} {'ratio':>6s} "
           f"{'+but-for s':>11s} {'x factual':>9s}")
     for r in rows:
