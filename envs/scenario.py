@@ -169,13 +169,42 @@ class ScenarioEnv(gym.Env):
         self.sim.adopt(scene, data)
         self.interventions.append((self._frame, dict(changes)))
 
-    def counterfactual(self, changes: dict, frames: int | None = None) -> Rollout:
-        """Re-run this episode from its start with ``changes`` applied at frame 0 (deterministic)."""
+    def counterfactual(self, changes: dict, frames: int | None = None, state: dict | None = None) -> Rollout:
+        """Re-run this episode under ``changes`` (deterministic: the same call gives the same bytes).
+
+        Args:
+            changes: interventions (``envs.interventions``), applied at the start or at ``state``.
+            frames: how many frames to simulate (default: to the horizon).
+            state: a snapshot from ``get_state()`` of this episode to branch from instead of the
+                start; the env itself is left exactly as it was. The rollout's first row of
+                positions is that state's frame; it keeps the episode's object list, with NaN
+                positions for objects removed by ``changes``.
+        """
+        if state is not None:
+            return self._counterfactual_from(state, changes, frames)
         plan = plan_interventions(changes, self.initial_objects, self.space, self.fragility_range)
         velocities = {k: v for k, v in self.initial_velocities.items() if k not in plan.removed}
         for name, vel in plan.velocity.items():
             velocities[name] = np.concatenate([vel, velocities.get(name, np.zeros(6))[3:]])
         return simulate(plan.objects, velocities, self.horizon if frames is None else frames)
+
+    def _counterfactual_from(self, state: dict, changes: dict, frames: int | None) -> Rollout:
+        saved = self.get_state()
+        try:
+            self.set_state(state)
+            if changes:
+                self.intervene(changes)
+            n = self.horizon - self._frame if frames is None else frames
+            absent = ~np.isin(np.arange(len(self.sim.names0)), self.sim.owner)  # removed: no row to report
+            positions = [self.sim.positions()]
+            for _ in range(max(n, 0)):
+                self.sim.step_frame()
+                positions.append(self.sim.positions())
+            positions = np.array(positions)
+            positions[:, absent] = np.nan
+            return Rollout(list(self.sim.names0), positions, self.sim.broken.copy(), copy.deepcopy(self.sim.recorder))
+        finally:
+            self.set_state(saved)
 
     def ground_truth(self, but_for: bool = True) -> dict:
         """Direct and (optionally) total-effect graphs of the episode from its start, and their

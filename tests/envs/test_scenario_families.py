@@ -121,3 +121,24 @@ def test_orientation_intervention_lays_a_domino_down():
         env.step(0)
     from foretell.envs.physics import up_alignment
     assert abs(up_alignment(u.sim.states()[k, 3:7])) < 0.05  # lying flat, and it stays so
+
+
+def test_counterfactual_branches_from_a_saved_state_and_leaves_the_env_alone():
+    env = gym.make("foretell/Collide-v0", obs_keys=("state",))
+    env.reset(seed=4)
+    u = env.unwrapped
+    for _ in range(10):
+        env.step(0)
+    mid = u.get_state()
+    same = u.counterfactual({}, state=mid)
+    again = u.counterfactual({}, state=mid)
+    assert same.positions.tobytes() == again.positions.tobytes()
+    assert u._frame == 10 and u.interventions == []  # the env is where it was
+    rest = [env.step(0)[0]["state"][: len(u.object_names), :3] for _ in range(u.horizon - 10)]
+    np.testing.assert_array_equal(same.positions[1:], np.array(rest))  # no change: the factual future
+    other = next(n for n in u.object_names if n not in (u.agent_name, u.patient_name))
+    branched = u.counterfactual({u.agent_name: "freeze", other: "remove"}, state=mid)
+    assert branched.positions.shape[0] == u.horizon - 10 + 1
+    assert np.isnan(branched.positions[:, branched.names.index(other)]).all()  # removed from the branch
+    k = branched.names.index(u.agent_name)
+    assert np.linalg.norm(branched.positions[-1, k] - branched.positions[0, k]) < 1e-4  # held where it was
