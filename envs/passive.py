@@ -14,10 +14,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import mujoco
+import networkx as nx
 import numpy as np
 
 from . import physics
-from .ground_truth import ContactRecorder
+from .ground_truth import ContactRecorder, but_for_graph
 from .scene import Marker, ObjectSpec, build_scene
 
 FRAME_SUBSTEPS = 20  # 20 x 2 ms = 40 ms per frame (25 fps)
@@ -191,3 +192,21 @@ def simulate(objects: list[ObjectSpec], velocities: dict[str, np.ndarray], frame
         sim.step_frame()
         positions[f + 1] = sim.positions()
     return Rollout(sim.names0, positions, sim.broken.copy(), sim.recorder)
+
+
+def total_effect(factual: Rollout, objects: list[ObjectSpec], velocities: dict[str, np.ndarray],
+                 frames: int) -> tuple[nx.DiGraph, dict[str, Rollout]]:
+    """But-for total-effect graph of the rollout ``factual`` of ``objects``: one re-simulation
+    without each object (``ground_truth.but_for_graph``). Also returns those rollouts by name."""
+    rollouts: dict[str, Rollout] = {}
+
+    def without(name: str) -> tuple[np.ndarray, np.ndarray]:
+        rollouts[name] = rollout = simulate([o for o in objects if o.name != name],
+                                            {k: v for k, v in velocities.items() if k != name}, frames)
+        positions, broken = factual.positions.copy(), factual.broken.copy()
+        keep = [factual.names.index(n) for n in rollout.names]
+        positions[:, keep], broken[keep] = rollout.positions, rollout.broken
+        return positions, broken
+
+    graph = but_for_graph(factual.names, factual.positions, without, factual_broken=factual.broken)
+    return graph, rollouts

@@ -25,10 +25,10 @@ import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
-from .ground_truth import but_for_graph, closure_agreement
+from .ground_truth import closure_agreement
 from .interventions import plan_interventions
 from .observations import IMAGE_KEYS, OBJECT_KEYS, check_options, observation_space, observe
-from .passive import PassiveSim, simulate
+from .passive import PassiveSim, simulate, total_effect
 from .properties import get_space
 from .puzzle_core import (
     AGENT,
@@ -100,9 +100,7 @@ class PuzzleEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.task = self._select_task(options or {})
-        self._renderers.close()
-        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
-                              markers=self.task.markers)
+        self._show_task()
         self.outcome = None
         return self._observation(), self._info()
 
@@ -148,9 +146,7 @@ class PuzzleEnv(gym.Env):
                 raise ValueError(f"{key}: {name} is the tool or part of the goal and cannot be removed")
         plan = plan_interventions(changes, self.task.objects, get_space(self.task.space))
         self.task = dataclasses.replace(self.task, objects=plan.objects)
-        self._renderers.close()
-        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
-                              markers=self.task.markers)
+        self._show_task()
 
     def ground_truth(self, action) -> dict:
         """Direct and total-effect graphs of ``action`` on the current task, and their agreement
@@ -163,17 +159,15 @@ class PuzzleEnv(gym.Env):
         velocities = {AGENT: np.asarray(velocity, dtype=float)}
         factual = simulate(objects, velocities, FRAMES)
         direct = factual.recorder.direct_graph(factual.names)
-
-        def without(name: str) -> tuple[np.ndarray, np.ndarray]:
-            rollout = simulate([o for o in objects if o.name != name],
-                               {k: v for k, v in velocities.items() if k != name}, FRAMES)
-            positions = factual.positions.copy()
-            positions[:, [factual.names.index(n) for n in rollout.names]] = rollout.positions
-            return positions, factual.broken.copy()
-
-        total = but_for_graph(factual.names, factual.positions, without)
+        total, _ = total_effect(factual, objects, velocities, FRAMES)
         return {"direct": direct, "total_effect": total, "agreement": closure_agreement(direct, total),
                 "factual": factual}
+
+    def _show_task(self) -> None:
+        """The task's scene at rest, before the attempt (what observations and renders show)."""
+        self._renderers.close()
+        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
+                              markers=self.task.markers)
 
     def get_state(self) -> dict:
         """The task as it stands (interventions included) and whether the attempt was made."""
@@ -184,9 +178,7 @@ class PuzzleEnv(gym.Env):
         if state["attempted"]:
             raise ValueError("only a puzzle state from before its attempt can be restored")
         self.task, self.outcome = copy.deepcopy(state["task"]), None
-        self._renderers.close()
-        self.sim = PassiveSim(self.task.objects, {}, image_size=max(self.image_size, self.render_size),
-                              markers=self.task.markers)
+        self._show_task()
 
     # ------------------------------------------------------------------ read-outs
     @property

@@ -29,10 +29,10 @@ from gymnasium import spaces
 
 from . import physics
 from .captions import caption
-from .ground_truth import but_for_graph, closure_agreement
+from .ground_truth import closure_agreement
 from .interventions import intervene_now, plan_interventions
 from .observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
-from .passive import PassiveSim, Rollout, simulate
+from .passive import PassiveSim, Rollout, simulate, total_effect
 from .properties import PropertySpace, get_space
 from .render import RendererCache, SceneRenderer
 from .scene import ObjectSpec
@@ -218,16 +218,7 @@ class ScenarioEnv(gym.Env):
         direct = factual.recorder.direct_graph(factual.names)
         result = {"direct": direct, "factual": factual}
         if but_for:
-            rollouts: dict[str, Rollout] = {}
-
-            def without(name: str) -> tuple[np.ndarray, np.ndarray]:
-                rollouts[name] = rollout = self.counterfactual({name: "remove"})
-                positions, broken = factual.positions.copy(), factual.broken.copy()
-                keep = [factual.names.index(n) for n in rollout.names]
-                positions[:, keep], broken[keep] = rollout.positions, rollout.broken
-                return positions, broken
-
-            total = but_for_graph(factual.names, factual.positions, without, factual_broken=factual.broken)
+            total, rollouts = total_effect(factual, self.initial_objects, self.initial_velocities, self.horizon)
             agreement = closure_agreement(direct, total)
             agreement["prevention"] = [edge for edge in agreement["missing_in_direct"]
                                        if _is_prevention(factual, rollouts[edge[0]], edge[1])]
