@@ -17,8 +17,8 @@ import mujoco
 import numpy as np
 
 import foretell.envs  # noqa: F401 - registers the envs
-from foretell.envs.expert import BlockStackExpert
-from foretell.envs.tabletop import CONTROL_SUBSTEPS
+from foretell.envs.blockstack.expert import BlockStackExpert
+from foretell.envs.sim.tabletop import CONTROL_SUBSTEPS
 from foretell.runtime import atomic_write_json
 
 

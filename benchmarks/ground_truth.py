@@ -19,8 +19,8 @@ import mujoco
 import numpy as np
 
 from foretell.envs import SCENARIO_IDS
-from foretell.envs.passive import FRAME_SUBSTEPS, PARK, simulate
-from foretell.envs.scene import build_scene
+from foretell.envs.sim.passive import FRAME_SUBSTEPS, PARK, simulate
+from foretell.envs.sim.scene import build_scene
 from foretell.runtime import atomic_write_json
 
 

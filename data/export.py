@@ -48,7 +48,7 @@ def export_mp4(root: str | Path, out: str | Path, episodes: int | None = None, s
     """Write ``out/ep_XXXXXX.mp4`` previews (frames scaled to ``size``, caption or instruction drawn in)."""
     import cv2
 
-    from foretell.envs.render import caption_frames, write_video
+    from foretell.envs.sim.render import caption_frames, write_video
 
     root, out = Path(root), Path(out)
     if "rgb" not in read_meta(root).config.obs_keys:
@@ -168,7 +168,7 @@ def export_lerobot(root: str | Path, out: str | Path, episodes: int | None = Non
         import pyarrow  # noqa: F401
     except ImportError as exc:
         raise RuntimeError("--lerobot export needs pyarrow: pip install 'foretell[export]'") from exc
-    from foretell.envs.render import write_video
+    from foretell.envs.sim.render import write_video
 
     root, out = Path(root), Path(out)
     if out.exists() and any(out.iterdir()):

@@ -231,7 +231,7 @@ def attach_variable_graphs(out: str | Path, paths: list[str | Path]) -> dict[str
     Each file must hold a graph with ``level == "variable"`` for one of the dataset's envs; it is
     stored under ``"<env id>/<space>"``. Graphs already there are kept unless replaced.
     """
-    from foretell.envs.variable_graph import graph_to_json, load_variable_graph
+    from foretell.envs.measure.variable_graph import graph_to_json, load_variable_graph
 
     out = Path(out)
     meta = read_meta(out)

@@ -16,7 +16,8 @@ import networkx as nx
 import numpy as np
 
 import foretell.envs  # noqa: F401 - registers the envs
-from foretell.envs.episodes import make_policy
+from foretell.envs.measure.episodes import make_policy
+from foretell.envs.measure.qa import questions
 
 from .schema import FPS, DatasetConfig, TaskSpec, episode_seeds
 
@@ -96,7 +97,7 @@ def _scenario_extras(env: gym.Env, task: TaskSpec, info: dict, policy_seed: int)
         out["total_effect_graph"] = nx.node_link_data(truth["total_effect"], edges="edges")
         out["graph_agreement"] = truth["agreement"]
     if task.qa:
-        out["qa"] = base.questions(np.random.default_rng(policy_seed), counterfactual=True)
+        out["qa"] = questions(base, np.random.default_rng(policy_seed), counterfactual=True)
     return out
 
 

@@ -102,3 +102,18 @@ def make_run_dir(root: str | os.PathLike = "runs", name: str = "run") -> Path:
         suffix += 1
     run.mkdir(parents=True)
     return run
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Check, before any work, that a file can be written at ``path``: its folder exists or can be
+    made, and a file can be created in it. Raises ``ValueError`` naming the path and the reason."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".foretell-write-check."):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

@@ -79,7 +79,7 @@ def test_doctor():
 
 
 def test_eval_variables_writes_a_variable_graph(tmp_path):
-    from foretell.envs.variable_graph import load_variable_graph
+    from foretell.envs.measure.variable_graph import load_variable_graph
 
     out = tmp_path / "graph.json"
     result = runner.invoke(app, ["eval", "variables", "--env", "foretell/GlassBreak-v0", "--seeds", "2",
@@ -89,7 +89,7 @@ def test_eval_variables_writes_a_variable_graph(tmp_path):
     assert payload["graph"]["level"] == "variable" and json.loads(out.read_text()) == payload
     assert "agent.speed" in load_variable_graph(out)
     result = runner.invoke(app, ["eval", "variables", "--env", "foretell/BlockStack-v0", "--seeds", "1"])
-    assert result.exit_code == 2 and "not a passive scenario" in result.output
+    assert result.exit_code == 2 and "needs a scenario env" in result.output
 
 
 def test_eval_first_frame_json(tmp_path):
@@ -108,7 +108,7 @@ def test_envs_qa_json():
     payload = json.loads(result.output)
     assert payload["questions"] and all(q["type"] != "counterfactual" for q in payload["questions"])
     result = runner.invoke(app, ["envs", "qa", "foretell/BlockStack-v0"])
-    assert result.exit_code == 2 and "not a passive scenario" in result.output
+    assert result.exit_code == 2 and "needs a scenario env" in result.output
 
 
 def test_eval_puzzles_tiny_budget(tmp_path):

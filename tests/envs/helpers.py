@@ -1,6 +1,6 @@
 """Hand-built scenes for physics edge cases."""
 
-from foretell.envs.scene import ObjectSpec
+from foretell.envs.sim.scene import ObjectSpec
 
 
 def cube(name: str, color: str, x: float, y: float, z: float | None = None, half: float = 0.025,

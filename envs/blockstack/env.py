@@ -1,0 +1,359 @@
+"""BlockStack: stack mixed-shape objects where physics decides what stands.
+
+``foretell/BlockStack-v0`` (high-level skills, for planners).
+
+Scene: 2-6 objects (cubes, cylinders, balls, plates) on a table, with masses, frictions,
+restitutions, sizes, colours and counts from property space A (train) or B (held-out, disjoint;
+``envs.sim.properties``). Sometimes two objects start stacked. A mocap gripper weld-grasps objects.
+
+Goal: a conjunction of predicates (``on``, ``on_table``, ``clear``, ``tower_height``; see
+``envs.blockstack.goals``), with an English instruction (seeded paraphrase; ``info["instruction_canonical"]``
+has the canonical phrasing that ``parse_instruction`` maps back). 15% of goals are physically
+infeasible (known by construction: something must rest on a ball); the planner should answer
+``declare_infeasible``.
+
+Actions: a ``Dict`` space for learning agents ``{"skill": 0 pick_place | 1 push | 2
+declare_infeasible, "object": i, "target": j (j = n_objects or more: the table), "params": [p0, p1,
+p2] in [-1, 1]}`` where pick_place uses dx, dy = 0.2*p0, 0.2*p1 and push uses direction
+180*p0 degrees and distance 0.125*(p2+1) m. An index naming no object in this episode is a
+no-op reported in ``info["skill"]["error"]``. Planners instead pass names: ``{"skill":
+"pick_place", "object": "red_cube", "target": "blue_cube", "dx": 0, "dy": 0}`` or ``{"skill":
+"push", "object": ..., "direction": 90 | "left", "distance": 0.05}``; an unknown name raises
+``ValueError`` listing valid names. ``skill_schema_json()`` exports the schema.
+
+``reset(options=...)`` accepts ``space`` ("A"/"B"), ``objects`` (a list of ``ObjectSpec`` or their
+dicts, with positions) and ``goal`` (predicate strings such as ``"on(red_cube, blue_cube)"``).
+
+Each step runs the skill, then simulates until all objects are still for 1 s (at most 5 s).
+
+Observation (``obs_keys`` selects): ``rgb`` (S, S, 3) uint8 from the front camera, ``depth``
+(S, S) float32 metres, ``segmentation`` (S, S) int32 object index or -1, ``state`` (6, 13)
+per-object position, quaternion, linear and angular velocity (rows beyond n are zero),
+``properties`` (6, 14) static properties (``PROPERTY_NAMES``), ``object_mask`` (6,) int8,
+``instruction`` text. Names in ``info["object_names"]``.
+
+Success: goal predicates hold AND every object is still (< 1 cm/s, < 0.1 rad/s) for >= 1 s of
+simulated time after the last action; a tower that falls after release is not a success. For
+an infeasible goal, success is declaring it infeasible. Reward 1 on success, else 0.
+
+info: ``events`` (grasp/release, falls, contacts with impulses), ``goal_satisfied``,
+``predicates`` (each one's truth), ``stable``, ``feasible``, ``success``, ``skill`` (ticks,
+timeout), ``object_names``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ..sim import physics
+from ..sim.interventions import intervene_now
+from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
+from ..sim.properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
+from ..sim.render import RendererCache, SceneRenderer
+from ..sim.scene import WORKSPACE_HALF, ObjectSpec, build_scene
+from ..sim.tabletop import TableTop
+from .goals import (
+    INFEASIBLE_SHARE,
+    Goal,
+    Predicate,
+    evaluate,
+    goal_feasibility,
+    instruction_text,
+    sample_goal,
+)
+from .skills import SkillResult, pick_place, push
+
+SHAPE_PROBS = {"cube": 0.4, "cylinder": 0.2, "ball": 0.2, "plate": 0.2}
+MAX_BALLS = 2
+PRESTACK_PROB = 0.35
+OBS_KEYS = (*IMAGE_KEYS, *OBJECT_KEYS, "instruction")
+SKILLS = ("pick_place", "push", "declare_infeasible")
+TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:'_-()")
+SETTLE_WINDOW = 1.0
+SETTLE_TIMEOUT = 5.0
+
+
+def sample_objects(rng: np.random.Generator, space: PropertySpace, need_ball: bool) -> list[ObjectSpec]:
+    """Draw object count, shapes, colours and physical properties from ``space``."""
+    n = int(rng.integers(space.count[0], space.count[1] + 1))
+    shapes = list(rng.choice(list(SHAPE_PROBS), size=n, p=list(SHAPE_PROBS.values())))
+    min_supports = 1 if n == 2 else 2
+    for k in range(n):  # cap balls, keep enough flat-topped supports
+        if shapes[k] == "ball" and (shapes[:k].count("ball") >= MAX_BALLS
+                                    or n - shapes.count("ball") < min_supports):
+            shapes[k] = "cube"
+    if need_ball and "ball" not in shapes:
+        shapes[int(rng.integers(n))] = "ball"
+    colors = rng.permutation(space.colors)[:n]
+    objects = []
+    for shape, color in zip(shapes, colors, strict=True):
+        if shape == "cube":
+            size = (space.uniform(rng, "cube_half"),)
+        elif shape == "cylinder":
+            size = (space.uniform(rng, "cylinder_radius"), space.uniform(rng, "cylinder_half_height"))
+        elif shape == "ball":
+            size = (space.uniform(rng, "ball_radius"),)
+        else:
+            size = (space.uniform(rng, "plate_half"), PLATE_HALF_THICKNESS)
+        objects.append(ObjectSpec(
+            name=f"{color}_{shape}", shape=shape, color=str(color), size=size,
+            mass=space.uniform(rng, "mass"), friction=space.uniform(rng, "friction"),
+            restitution=space.uniform(rng, "restitution"), yaw=float(rng.uniform(-np.pi, np.pi))))
+    return objects
+
+
+def sample_layout(rng: np.random.Generator, objects: list[ObjectSpec]) -> None:
+    """Place objects on the table without overlap; sometimes put one flat object on another."""
+    n = len(objects)
+    stacked_on = -1
+    top = -1
+    if n >= 3 and rng.random() < PRESTACK_PROB:
+        bases = [i for i, o in enumerate(objects) if o.shape != "ball"]
+        stacked_on = bases[rng.integers(len(bases))]
+        top = int(rng.choice([i for i in range(n) if i != stacked_on]))
+    order = [i for i in range(n) if i != top]
+    for _ in range(100):  # restart from scratch when a late object finds no room
+        placed: dict[int, np.ndarray] = {}
+        for i in order:
+            for _ in range(200):
+                xy = rng.uniform(-WORKSPACE_HALF + 0.03, WORKSPACE_HALF - 0.03, size=2)
+                if all(np.linalg.norm(xy - p) > objects[i].radius_xy + objects[j].radius_xy + 0.02
+                       for j, p in placed.items()):
+                    placed[i] = xy
+                    break
+            else:
+                break
+        if len(placed) == len(order):
+            break
+    else:
+        raise RuntimeError("could not place objects without overlap; the workspace is too small")
+    for i, xy in placed.items():
+        objects[i].pos = (float(xy[0]), float(xy[1]), objects[i].half_height + 1e-3)
+    if top >= 0:
+        base = objects[stacked_on]
+        objects[top].pos = (base.pos[0], base.pos[1], 2 * base.half_height + objects[top].half_height + 2e-3)
+        objects[top].yaw = base.yaw
+
+
+class BlockStackEnv(gym.Env):
+    __doc__ = __doc__
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
+                 obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256) -> None:
+        check_options(render_mode, tuple(obs_keys), OBS_KEYS, camera)
+        self.render_mode = render_mode
+        self.space = get_space(space)
+        self.image_size = image_size
+        self.render_size = render_size
+        self.obs_keys = tuple(obs_keys)
+        self.camera = camera
+        self.observation_space = observation_space(self.obs_keys, image_size, extra={
+            "instruction": spaces.Text(max_length=512, min_length=0, charset=TEXT_CHARSET)})
+        self.action_space = self._make_action_space()
+        self.tabletop: TableTop | None = None
+        self._renderers = RendererCache()
+        self.goal: Goal | None = None
+        self.instruction = ""
+        self.instruction_canonical = ""
+
+    def _make_action_space(self) -> spaces.Space:
+        return spaces.Dict({"skill": spaces.Discrete(len(SKILLS)), "object": spaces.Discrete(MAX_OBJECTS),
+                            "target": spaces.Discrete(MAX_OBJECTS + 1),
+                            "params": spaces.Box(-1.0, 1.0, (3,), np.float32)})
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def object_names(self) -> list[str]:
+        return list(self.tabletop.scene.names) if self.tabletop else []
+
+    @property
+    def objects(self) -> list[ObjectSpec]:
+        return list(self.tabletop.scene.objects) if self.tabletop else []
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        space = get_space(options["space"]) if "space" in options else self.space
+        rng = self.np_random
+        want_feasible = bool(rng.random() >= INFEASIBLE_SHARE)
+        if "objects" in options:
+            objects = [ObjectSpec(**o) if isinstance(o, dict) else o for o in options["objects"]]
+            if not 1 <= len(objects) <= MAX_OBJECTS:
+                raise ValueError(f"options['objects'] must hold 1..{MAX_OBJECTS} objects, got {len(objects)}")
+        else:
+            objects = sample_objects(rng, space, need_ball=not want_feasible)
+            sample_layout(rng, objects)
+        self._renderers.close()
+        self.tabletop = TableTop(build_scene(objects, image_size=max(self.image_size, self.render_size)))
+        self.tabletop.settle(window=0.3, timeout=1.0)
+        self.tabletop.set_gripper(np.array([0.0, 0.0, 0.3]))
+        if "goal" in options:
+            self.goal = self._custom_goal(options["goal"], objects)
+        else:
+            for _ in range(10):  # resample goals that already hold at the start
+                self.goal = sample_goal(rng, objects, want_feasible)
+                if not self._goal_truth()[0] or not self.goal.feasible:
+                    break
+        self.instruction_canonical = instruction_text(self.goal)
+        self.instruction = instruction_text(self.goal, rng)
+        self._steps = 0
+        self.interventions: list[tuple[int, dict]] = []
+        self.tabletop.begin_step()
+        return self._observation(), self._info(stable=True, success=False, skill=None)
+
+    @staticmethod
+    def _custom_goal(goal, objects: list[ObjectSpec]) -> Goal:
+        """A user goal: predicate strings (``"on(a, b)"``) or ``Predicate``s, validated against the scene."""
+        preds = tuple(p if isinstance(p, Predicate) else Predicate.parse(p) for p in goal)
+        names = [o.name for o in objects]
+        for p in preds:
+            unknown = [a for a in p.args if p.name != "tower_height" and a not in names]
+            if unknown:
+                raise ValueError(f"goal {p} names unknown object(s) {unknown}; valid names: {names}")
+        feasible, reason = goal_feasibility(preds, objects)
+        return Goal(preds, "custom", feasible=feasible, needs_physics=not feasible, reason=reason)
+
+    # ------------------------------------------------------------------ step
+    def step(self, action):
+        if self.tabletop is None:
+            raise RuntimeError("call reset() before step()")
+        skill, args, error = self._parse_action(action)
+        tt = self.tabletop
+        tt.begin_step()
+        self._steps += 1
+        if skill == "declare_infeasible":
+            success = not self.goal.feasible
+            info = self._info(stable=True, success=success, skill=SkillResult("declare_infeasible"))
+            return self._observation(), float(success), True, False, info
+        result = SkillResult(skill or "noop", error=error)
+        if skill == "pick_place":
+            result = pick_place(tt, *args, rng=self.np_random)
+        elif skill == "push":
+            result = push(tt, *args)
+        stable, _ = tt.settle(window=SETTLE_WINDOW, timeout=SETTLE_TIMEOUT)
+        result.timeout = result.timeout or not stable
+        satisfied, _ = self._goal_truth()
+        success = bool(self.goal.feasible and satisfied and stable)
+        info = self._info(stable=stable, success=success, skill=result)
+        return self._observation(), float(success), success, False, info
+
+    def _parse_action(self, action) -> tuple[str | None, tuple, str]:
+        """Map an index-encoded or name-encoded action to (skill, skill args, error)."""
+        names = self.object_names
+        if isinstance(action, dict) and isinstance(action.get("skill"), str):
+            return self._parse_named(action, names)
+        skill = SKILLS[int(action["skill"])]
+        if skill == "declare_infeasible":
+            return skill, (), ""
+        obj, target = int(action["object"]), int(action["target"])
+        p = np.asarray(action["params"], dtype=float)
+        if obj >= len(names):
+            return None, (), f"object index {obj} names no object (this episode has {len(names)})"
+        if skill == "pick_place":
+            if target == obj:
+                return None, (), "cannot place an object on itself"
+            return skill, (obj, target if target < len(names) else -1, 0.2 * p[0], 0.2 * p[1]), ""
+        return skill, (obj, 180.0 * p[0], 0.125 * (p[2] + 1.0)), ""
+
+    def _parse_named(self, action: dict, names: list[str]) -> tuple[str, tuple, str]:
+        skill = action["skill"]
+        if skill not in SKILLS:
+            raise ValueError(f"unknown skill {skill!r}; valid skills: {list(SKILLS)}")
+        if skill == "declare_infeasible":
+            return skill, (), ""
+        obj = self._index(action.get("object"), names, "object")
+        if skill == "pick_place":
+            target_name = action.get("target")
+            target = -1 if target_name == "table" else self._index(target_name, names, "target")
+            if target == obj:
+                raise ValueError(f"cannot place {names[obj]} on itself")
+            return skill, (obj, target, float(action.get("dx", 0.0)), float(action.get("dy", 0.0))), ""
+        if "direction" not in action or "distance" not in action:
+            raise ValueError("push needs 'direction' and 'distance'")
+        return skill, (obj, action["direction"], float(action["distance"])), ""
+
+    @staticmethod
+    def _index(name, names: list[str], role: str) -> int:
+        if name not in names:
+            extra = " or 'table'" if role == "target" else ""
+            raise ValueError(f"unknown {role} {name!r}; valid names: {names}{extra}")
+        return names.index(name)
+
+    # ------------------------------------------------------------------ read-outs
+    def _goal_truth(self) -> tuple[bool, dict[str, bool]]:
+        on, on_table = physics.support_matrix(self.tabletop.scene, self.tabletop.data)
+        truth = evaluate(self.goal, self.object_names, on, on_table)
+        return all(truth.values()), truth
+
+
+    def _observation(self) -> dict:
+        tt = self.tabletop
+        obs = observe(self.obs_keys, self._render_with(self.image_size), tt.data, self.camera,
+                      physics.object_states(tt.scene, tt.data), tt.scene.objects)
+        if "instruction" in self.obs_keys:
+            obs["instruction"] = self.instruction
+        return obs
+
+    def _info(self, stable: bool, success: bool, skill: SkillResult | None) -> dict:
+        satisfied, truth = self._goal_truth()
+        return {"events": self.tabletop.step_events(), "goal_satisfied": satisfied, "predicates": truth,
+                "stable": stable, "feasible": self.goal.feasible, "success": success,
+                "skill": skill.to_dict() if skill else None, "object_names": self.object_names,
+                "goal": self.goal.to_dict(), "instruction_canonical": self.instruction_canonical,
+                "time": self.tabletop.time}
+
+    # ------------------------------------------------------------------ interventions
+    def intervene(self, changes: dict) -> None:
+        """do()-interventions between steps (see ``envs.sim.interventions``): mass, friction,
+        restitution, size, position, velocity, remove, freeze. Objects the goal names cannot be
+        removed. The episode continues from the current state."""
+        goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
+        removed = sorted(n for n, v in changes.items() if "." not in n and v == "remove" and n in goal_names)
+        if removed:
+            raise ValueError(f"cannot remove {removed}: the goal names them")
+        tt = self.tabletop
+        self._renderers.close()
+        scene, data, _ = intervene_now(tt.scene, tt.data, changes, self.space,
+                                       max(self.image_size, self.render_size))
+        self.tabletop = TableTop(scene, data)
+        self.interventions.append((self._steps, dict(changes)))
+
+    # ------------------------------------------------------------------ state, rendering
+    def get_state(self) -> dict:
+        """Exact snapshot of the simulation (restore with ``set_state`` in the same episode)."""
+        state = self.tabletop.get_state()
+        state["steps"] = self._steps
+        state["rng"] = copy.deepcopy(self.np_random.bit_generator.state)
+        return state
+
+    def set_state(self, state: dict) -> None:
+        self.tabletop.set_state(state)
+        self._steps = int(state["steps"])
+        self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
+
+    def render(self):
+        if self.render_mode != "rgb_array" or self.tabletop is None:
+            return None
+        return self.snapshot_frame()
+
+    def snapshot_frame(self) -> np.ndarray:
+        """RGB frame ``(render_size, render_size, 3)`` of the current scene, whatever the render mode."""
+        return self._render_with(self.render_size).rgb(self.tabletop.data, self.camera)
+
+    def record_frames(self, frames: list | None) -> None:
+        """Append a frame to ``frames`` every 40 ms of simulated time, during skills too (None stops)."""
+        self.tabletop.frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
+
+    def _render_with(self, size: int) -> SceneRenderer:
+        scene = self.tabletop.scene
+        return self._renderers.get(scene.model, size, scene.geom_to_object)
+
+    def close(self) -> None:
+        self._renderers.close()
+        self.tabletop = None

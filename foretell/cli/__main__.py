@@ -1,0 +1,5 @@
+"""``python -m foretell.cli``: the same as the ``foretell`` command."""
+
+from . import main
+
+main()

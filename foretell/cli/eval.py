@@ -1,0 +1,163 @@
+"""``foretell eval``: quality evaluations (their numbers belong in docs/results.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from ._common import Space, check_out, emit, evaluate, json_option, pct
+
+app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
+
+OUT_HELP = "Also write the JSON result here (atomically)."
+
+
+@app.command("expert")
+def eval_expert(
+    env: str = typer.Option("foretell/BlockStack-v0", help="A BlockStack env id."),
+    episodes: int = typer.Option(200, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: Space = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, min=0, help="First seed."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """Measure the privileged expert's success on feasible goals and its infeasibility calls."""
+    from foretell.envs import check_env
+    from foretell.envs.measure.episodes import evaluate_expert
+
+    check_env(env, "blockstack")
+    check_out(out)
+    result = evaluate(lambda progress: evaluate_expert(env, episodes, space, seed, progress=progress),
+                      f"expert {space}", out)
+    emit(result, as_json, [
+        f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
+        f"feasible goals solved: {pct(result['feasible_success_rate'])} of {result['feasible_episodes']}",
+        f"  needing physical reasoning: {pct(result['needs_physics_success_rate'])} of "
+        f"{result['needs_physics_episodes']}",
+        f"infeasible goals declared: {pct(result['infeasible_declared_rate'])} of {result['infeasible_episodes']}",
+        f"overall success: {pct(result['success_rate'])}; mean steps (feasible) "
+        f"{result['mean_steps_feasible']:.2f}; {result['mean_wall_seconds']:.2f} s/episode",
+    ])
+
+
+@app.command("scenario")
+def eval_scenario(
+    env: str = typer.Option("foretell/Collide-v0", help="A passive scenario env id."),
+    episodes: int = typer.Option(100, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: Space = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, min=0, help="First seed."),
+    but_for: bool = typer.Option(True, "--but-for/--no-but-for", help="Also re-simulate for total-effect graphs."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """Contact-label balance and direct vs total-effect causal-graph agreement of a scenario."""
+    from foretell.envs import check_env
+    from foretell.envs.measure.episodes import evaluate_scenario
+
+    check_env(env, "scenario")
+    check_out(out)
+    result = evaluate(lambda progress: evaluate_scenario(env, episodes, space, seed, but_for=but_for,
+                                                         progress=progress), f"{env} {space}", out)
+    agreement = result["closure_agreement_rate"]
+    emit(result, as_json, [
+        f"{env} space {space}, {episodes} episodes (seeds {seed}..{seed + episodes - 1})",
+        f"object-contact label rate: {100 * result['contact_rate']:.1f}% (target 40-60%)",
+        f"mean direct-graph edges: {result['mean_direct_edges']:.2f}; mean contact events "
+        f"{result['mean_contact_events']:.2f}; episodes with a topple {100 * result['topple_rate']:.1f}%, "
+        f"with a break {100 * result['break_rate']:.1f}%",
+        "direct closure == total effect: " + ("not measured" if agreement is None else
+                                               f"{100 * agreement:.1f}% of episodes (target >= 95%)"),
+        *([] if agreement is None else [
+            f"  same, prevention effects set aside: {100 * result['agreement_rate_except_prevention']:.1f}% "
+            f"({result['prevention_episodes']} episodes hold a prevention effect)",
+            "  same, pairs within 2x of the 3 mm trajectory tolerance also set aside: "
+            f"{100 * result['agreement_rate_except_prevention_and_boundary']:.1f}%",
+            f"clean episodes (a placebo re-simulation stays within 3 mm): {100 * result['clean_fraction']:.1f}%; "
+            "agreement on them: " + pct(result["clean_agreement_rate"]) + ", prevention set aside: "
+            + pct(result["clean_agreement_rate_except_prevention"])]),
+    ])
+
+
+@app.command("first-frame")
+def eval_first_frame(
+    env_id: str = typer.Option("foretell/Collide-v0", "--env", help="A passive scenario env id."),
+    episodes: int = typer.Option(300, min=10, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: Space = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, min=0, help="First seed."),
+    folds: int = typer.Option(5, min=2, help="Cross-validation folds."),
+    out: Path | None = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """How well the first frame alone predicts the contact label (a still-image baseline)."""
+    from foretell.envs import check_env
+    from foretell.envs.measure.first_frame import first_frame_baseline
+
+    check_env(env_id, "scenario")
+    if folds > episodes:
+        raise ValueError(f"--folds {folds} is more than --episodes {episodes}")
+    check_out(out)
+    result = evaluate(lambda progress: first_frame_baseline(env_id, episodes, space, seed, folds, progress),
+                      f"{env_id} first frames", out)
+    emit(result, as_json, [
+        f"{env_id} space {space}: {result['episodes']} episodes, contact rate {pct(result['contact_rate'])}",
+        f"majority guess: {pct(result['majority_accuracy'])}",
+        f"logistic regression on the first frame: accuracy {pct(result['logistic_accuracy'])}, "
+        f"AUROC {result['logistic_auroc']:.3f}",
+        f"MLP on the first frame: accuracy {pct(result['mlp_accuracy'])}, AUROC {result['mlp_auroc']:.3f}"])
+
+
+@app.command("variables")
+def eval_variables(
+    env: str = typer.Option("foretell/GlassBreak-v0", help="A passive scenario env id."),
+    seeds: int = typer.Option(60, min=1, help="Number of episodes (seeds seed..seed+N-1)."),
+    space: Space = typer.Option("A", help="Property space: A or B."),
+    seed: int = typer.Option(0, min=0, help="First seed."),
+    cause: list[str] = typer.Option(None, "--cause", help="Only this cause variable (repeatable; default all)."),
+    out: Path = typer.Option(None, help="Also write the graph here as node-link JSON (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (the node-link graph)."),
+) -> None:
+    """Variable-level causal graph of a scenario family, from paired do(low)/do(high) rollouts."""
+    from foretell.envs import check_env
+    from foretell.envs.measure.variable_graph import graph_to_json, variable_graph
+
+    check_env(env, "scenario")
+    check_out(out)
+    result = evaluate(lambda progress: graph_to_json(variable_graph(
+        env, range(seed, seed + seeds), space, causes=cause or None, progress=progress)), f"{env} {space}", out)
+    meta = result["graph"]
+    emit(result, as_json, [
+        f"{env} space {space}, {seeds} seeds ({seed}..{seed + seeds - 1}): {meta['bonferroni_tests']} "
+        f"cause-outcome pairs, sign test at alpha {meta['alpha']} / {meta['bonferroni_tests']} = "
+        f"{meta['alpha_corrected']:.1e}, |weight| >= {meta['min_effect']}",
+        f"edges ({len(result['edges'])}):" if result["edges"] else "no edges",
+        *(f"  {e['source']} -> {e['target']}: effect {'+' if e['effect'] > 0 else '-'}, weight "
+          f"{e['weight']:.2f}, p {e['p_value']:.1e}, changed in {e['n_changed']}/{e['n']} seeds"
+          for e in sorted(result["edges"], key=lambda e: e["p_value"])),
+    ])
+
+
+@app.command("puzzles")
+def eval_puzzles(
+    split: Literal["train", "heldout"] = typer.Option("train", help="Task split: train or heldout."),
+    agent: Literal["random"] = typer.Option("random", help="Agent: random (uniform actions until the first success)."),
+    attempts: int = typer.Option(100, min=1, help="Attempts per task (PHYRE uses 100)."),
+    tasks_per_template: int = typer.Option(None, min=1, help="First N stored tasks of each template (default all)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the agent's random generator."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
+    from foretell.envs.puzzles.benchmark import evaluate_random
+
+    check_out(out)
+    result = evaluate(lambda progress: evaluate_random(split, attempts, tasks_per_template, seed, progress=progress),
+                      f"puzzles {split}", out)
+    emit(result, as_json, [
+        f"puzzles-v0 {split}, agent {agent}, {result['tasks']} tasks, {attempts} attempts, seed {seed}",
+        f"AUCCESS {result['auccess']:.3f}; first-attempt success {100 * result['first_attempt_success']:.1f}%; "
+        f"solved within {attempts}: {100 * result['solved']:.1f}%",
+        *(f"  {name:20s} AUCCESS {row['auccess']:.3f}  first {100 * row['first_attempt_success']:5.1f}%  "
+          f"solved {100 * row['solved']:5.1f}%  ({row['n']} tasks)" for name, row in result["per_template"].items()),
+    ])
