@@ -8,8 +8,9 @@ outcomes such as ``contact(agent, patient)`` or ``patient.broken``. The graph is
 How an edge is established (interventional, paired): for every seed the episode is re-run twice
 from its start (``ScenarioEnv.counterfactual``), once under do(cause = low) and once under
 do(cause = high), everything else equal. The paired differences ``outcome(high) - outcome(low)``
-over seeds go through a two-sided exact sign test (pairs whose difference is within the
-outcome's tolerance are ties and dropped; on a binary outcome this is McNemar's exact test).
+over seeds go through a two-sided exact sign test (``scipy.stats.binomtest`` at 0.5; pairs whose
+difference is within the outcome's tolerance are ties and dropped; on a binary outcome this is
+McNemar's exact test).
 ``cause -> outcome`` is an edge when ``p < alpha / m`` (Bonferroni over the ``m`` cause-outcome
 pairs tested) and the standardised effect ``|mean difference| / sd(outcome)`` is at least
 ``min_effect``. Every tested pair, edge or not, is kept in ``G.graph["tests"]``.
@@ -27,7 +28,7 @@ the scene without its distractors (low) to the scene as sampled (high).
 from __future__ import annotations
 
 import json
-import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from pathlib import Path
 import gymnasium as gym
 import networkx as nx
 import numpy as np
+from scipy.stats import binomtest
 
 from foretell.runtime import atomic_write_json
 
@@ -210,15 +212,16 @@ def episode_outcomes(rollout: Rollout, agent: str, patient: str, fragile: bool,
 def sign_test(differences: np.ndarray, tie: float = 0.0) -> tuple[float, int, int]:
     """Two-sided exact sign test of paired differences; ``|d| <= tie`` counts as a tie and is dropped.
 
+    The test is ``scipy.stats.binomtest(positives, positives + negatives, 0.5)``: under no
+    effect each non-tied pair is as likely to go up as down.
+
     Returns:
         ``(p_value, positives, negatives)``; ``p_value`` is 1 when every pair is a tie.
     """
     positives, negatives = int(np.sum(differences > tie)), int(np.sum(differences < -tie))
-    n, k = positives + negatives, min(positives, negatives)
-    if n == 0:
+    if positives + negatives == 0:
         return 1.0, 0, 0
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
-    return min(1.0, 2.0 * tail), positives, negatives
+    return float(binomtest(positives, positives + negatives, 0.5).pvalue), positives, negatives
 
 
 def paired_effect(low: np.ndarray, high: np.ndarray, tie: float = 0.0) -> dict:
@@ -292,7 +295,8 @@ def variable_graph(env_id: str, seeds: Sequence[int], space: str = "A", causes: 
 
     Args:
         env_id: a registered ``ScenarioEnv`` id (``foretell/GlassBreak-v0``).
-        seeds: episode seeds; the result is deterministic for the same seeds.
+        seeds: episode seeds, a sequence such as ``range(60)`` (not a count); the result is
+            deterministic for the same seeds.
         space: property space "A" or "B" (sets the scenes and the intervened values).
         causes: restrict to these cause names (default: all of ``cause_variables``).
         alpha: family-wise significance level, Bonferroni-corrected over the pairs tested.
@@ -306,8 +310,11 @@ def variable_graph(env_id: str, seeds: Sequence[int], space: str = "A", causes: 
         ``effect``, ``p_value``, ``n``, ``n_changed``, ``mean_difference``, ``kind="interventional"``.
 
     Raises:
-        ValueError: for an env that is not a scenario, no seeds, or an unknown cause name.
+        ValueError: for an env that is not a scenario, seeds given as a count or empty, or an
+            unknown cause name.
     """
+    if isinstance(seeds, numbers.Integral):
+        raise ValueError(f"seeds must be a sequence of episode seeds such as range({seeds}), got the int {seeds}")
     if len(seeds) == 0:
         raise ValueError("seeds must not be empty")
     env = gym.make(env_id, space=space, obs_keys=("state",)).unwrapped

@@ -3,14 +3,7 @@
 import numpy as np
 import pytest
 
-from foretell.envs.measure.first_frame import auroc, collect, cross_validate, first_frame_features
-
-
-def test_auroc_matches_hand_counts():
-    scores = np.array([0.9, 0.8, 0.4, 0.4, 0.1])
-    labels = np.array([True, False, True, False, False])
-    # positive pairs: 0.9 beats all 3 negatives; 0.4 beats 0.1, ties 0.4 -> 3 + 1 + 0.5 of 6
-    assert auroc(scores, labels) == pytest.approx(4.5 / 6)
+from foretell.envs.measure.first_frame import collect, cross_validate, first_frame_features
 
 
 def test_classifiers_find_a_visible_rule_and_not_noise():
@@ -20,6 +13,14 @@ def test_classifiers_find_a_visible_rule_and_not_noise():
     assert visible["logistic_accuracy"] > 0.85 and visible["mlp_accuracy"] > 0.75
     hidden = cross_validate(x, rng.uniform(size=120) > 0.5, folds=3)
     assert hidden["logistic_accuracy"] < 0.68 and abs(hidden["logistic_auroc"] - 0.5) < 0.18
+    assert visible["logistic_brier"] < hidden["logistic_brier"] and 0.0 <= visible["mlp_ece"] <= 1.0
+
+
+def test_folds_are_stratified_and_deterministic():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 4)), np.arange(40) < 8  # 8 positives: at least one in every fold of 5
+    first = cross_validate(x, y, folds=5, seed=3)
+    assert first == cross_validate(x, y, folds=5, seed=3) and first["majority_accuracy"] == 0.8
 
 
 def test_features_show_only_what_a_still_frame_shows():
@@ -40,3 +41,5 @@ def test_features_show_only_what_a_still_frame_shows():
 def test_too_few_episodes_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 10 episodes"):
         cross_validate(np.zeros((6, 3)), np.zeros(6, dtype=bool), folds=5)
+    with pytest.raises(ValueError, match="episodes of each label"):
+        cross_validate(np.zeros((20, 3)), np.arange(20) < 3, folds=5)

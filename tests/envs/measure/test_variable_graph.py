@@ -28,6 +28,8 @@ def test_sign_test_exact_values():
     assert sign_test(np.ones(10)) == (pytest.approx(2 / 1024), 10, 0)
     assert sign_test(np.array([1.0, -1.0]))[0] == 1.0
     assert sign_test(np.array([1e-4, -1e-4, 0.0]), tie=1e-3) == (1.0, 0, 0)
+    # 8 up, 2 down of 10: 2 * P(X <= 2) = 2 * (1 + 10 + 45) / 1024
+    assert sign_test(np.array([1.0] * 8 + [-1.0] * 2))[0] == pytest.approx(112 / 1024, rel=1e-12)
 
 
 def test_paired_effect_drops_undefined_pairs():
@@ -77,6 +79,8 @@ def test_bad_requests_raise():
         variable_graph(GLASS, [0], causes=("agent.colour",))
     with pytest.raises(ValueError, match="seeds must not be empty"):
         variable_graph(GLASS, [])
+    with pytest.raises(ValueError, match=r"such as range\(60\), got the int 60"):
+        variable_graph(GLASS, 60)
 
 
 def test_glass_breaking_responds_to_speed_and_fragility():
