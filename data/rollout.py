@@ -61,24 +61,7 @@ def _policy(env: gym.Env, task: TaskSpec, policy_seed: int):
     if task.is_scenario:
         return lambda: 0
     name = "expert" if task.policy == "auto" else task.policy
-    if name == "random":
-        return make_policy(env, "random", policy_seed)
-    expert = make_policy(env, "expert", policy_seed)
-    if name == "expert" or task.noise == 0.0:
-        return expert
-    rng = np.random.default_rng(policy_seed)
-    space = env.action_space
-    space.seed(int(rng.integers(2**31)))
-    if isinstance(space, gym.spaces.Box):  # low level: Gaussian noise on the gripper displacement
-        def noisy_low() -> np.ndarray:
-            action = np.asarray(expert(), dtype=np.float32).copy()
-            action[:3] += rng.normal(0.0, task.noise, size=3).astype(np.float32)
-            return np.clip(action, -1.0, 1.0)
-        return noisy_low
-
-    def noisy_high():  # high level: with probability `noise`, a random skill instead of the expert's
-        return space.sample() if rng.random() < task.noise else expert()
-    return noisy_high
+    return make_policy(env, name, policy_seed, noise=task.noise if name == "noisy_expert" else 0.0)
 
 
 def _frames(obs: dict, keys: tuple[str, ...]) -> dict[str, np.ndarray]:

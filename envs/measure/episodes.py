@@ -8,28 +8,55 @@ from collections.abc import Callable, Iterable
 import gymnasium as gym
 import numpy as np
 
-from ..blockstack.expert import BlockStackExpert, LowLevelExpert
+from ..blockstack.expert import BlockStackExpert, LowLevelExpert, PerturbedExpert
 
-POLICIES = ("auto", "expert", "random")
+POLICIES = ("auto", "expert", "noisy_expert", "random")
 
 
-def make_policy(env: gym.Env, policy: str, seed: int) -> Callable[[], object]:
+def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Callable[[], object]:
     """Return a zero-argument callable giving the next action for ``policy`` on ``env``.
 
     ``auto`` is the expert where the env has one, else random actions (passive scenarios have
-    a single "watch" action)."""
+    a single "watch" action). ``noisy_expert`` is the expert with a share ``noise`` of its
+    actions not its own, so that episodes hold mistakes and recoveries: at high level each
+    skill is, with probability ``noise``, a random one; at low level held random perturbations
+    take over about that share of the steps (``PerturbedExpert``). ``noise=0`` is the expert.
+
+    Args:
+        env: the env, already reset (the expert reads its scene).
+        policy: one of ``POLICIES``.
+        seed: seeds every random draw of the policy (random actions, perturbations).
+        noise: for ``noisy_expert`` only, in [0, 1].
+
+    Raises:
+        ValueError: an unknown policy, an env without an expert, or ``noise`` out of range or
+            given to a policy other than ``noisy_expert``.
+    """
     if policy == "auto":
         policy = "expert" if hasattr(env.unwrapped, "goal") else "random"
-    if policy == "expert":
-        if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
-            raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
-        if isinstance(env.action_space, gym.spaces.Box):
-            return LowLevelExpert(env).act
-        return BlockStackExpert(env).act
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
+    if noise != 0.0 and policy != "noisy_expert":
+        raise ValueError(f"noise={noise} applies to policy 'noisy_expert' only, got policy={policy!r}")
     if policy == "random":
         env.action_space.seed(seed)
         return env.action_space.sample
-    raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
+    if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
+        raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
+    low_level = isinstance(env.action_space, gym.spaces.Box)
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must be in [0, 1], got noise={noise}")
+    if policy == "expert" or noise == 0.0:
+        return LowLevelExpert(env).act if low_level else BlockStackExpert(env).act
+    rng = np.random.default_rng(seed)
+    if low_level:
+        return PerturbedExpert(env, noise, rng).act
+    expert, space = BlockStackExpert(env).act, env.action_space
+    space.seed(int(rng.integers(2**31)))
+
+    def noisy_skill():  # with probability `noise`, a random skill instead of the expert's
+        return space.sample() if rng.random() < noise else expert()
+    return noisy_skill
 
 
 def run_episode(env: gym.Env, policy: str, seed: int, frames: list | None = None,
