@@ -13,7 +13,7 @@ import typer
 
 from foretell import __version__
 
-from . import data, envs
+from . import data, envs, train
 from . import eval as eval_cmds
 from ._common import GuardedGroup
 from .doctor import doctor
@@ -27,6 +27,7 @@ app.command()(data.generate)
 app.add_typer(envs.app, name="envs")
 app.add_typer(eval_cmds.app, name="eval")
 app.add_typer(data.app, name="data")
+app.add_typer(train.app, name="train")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,53 @@
+"""``foretell train``: train models (see docs/worldmodel.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from ._common import emit, json_option, progress
+
+app = typer.Typer(help="Train models (see docs/worldmodel.md).", no_args_is_help=True)
+
+
+@app.command("world")
+def train_world(
+    kind: Literal["object", "frame"] = typer.Option("object", help="object (object-state diffusion) | frame "
+                                                                   "(not built yet)."),
+    data: list[Path] = typer.Option(None, "--data", file_okay=False,
+                                    help="Dataset folder (foretell generate); repeat to train on several."),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics, TensorBoard logs."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (for GPUs; runs, slower, on CPUs)."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the denoiser (for GPUs)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    steps: int = typer.Option(None, min=1, help="Optimizer steps [default: 1500]."),
+    seed: int = typer.Option(None, min=0, help="Seed of the weights and of every step's draws [default: 0]."),
+    batch_size: int = typer.Option(None, min=1, help="Windows per step and process [default: 64]."),
+    history: int = typer.Option(None, min=1, help="Observed steps K [default: 4]."),
+    horizon: int = typer.Option(None, min=1, help="Predicted steps H [default: 12]."),
+    checkpoint_every: int = typer.Option(None, min=1, help="Steps between checkpoints [default: 250]."),
+    as_json: bool = json_option(),
+) -> None:
+    """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""
+    if kind == "frame":
+        raise ValueError("--kind frame: the frame world model is not built yet; use --kind object")
+    from foretell.worldmodel.train import command_config, train
+
+    config = command_config(out, resume, data=data or None, device=device, bf16=bf16, compile=compile_model,
+                            steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
+                            checkpoint_every=checkpoint_every)
+    summary = train(config, resume=resume, progress=progress("train", unit="step"))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
+    emit(summary, as_json, [
+        f"{summary['run']}: {summary['steps']} steps"
+        + (f" (resumed from step {summary['resumed_from_step']})" if summary["resumed_from_step"] else "")
+        + f", final loss {summary['final_loss']:.4f}",
+        f"{summary['parameters']:,} parameters, {summary['windows']:,} training windows, "
+        f"{summary['samples_per_s']:.0f} samples/s on {summary['device']} x {summary['world_size']}",
+        f"model (EMA weights): {summary['checkpoint']}  (foretell.worldmodel.load('{summary['run']}'))",
+    ])

@@ -1,0 +1,108 @@
+"""Training windows: counts, batch layout, statistics, action kinds and refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from foretell.data import EpisodeFile
+from foretell.worldmodel import SKILL_DIM, encode_skill, load_windows
+from foretell.worldmodel import actions as wm_actions
+from foretell.worldmodel.object_diffusion import stat_sizes
+
+
+def _lengths(root):
+    return [EpisodeFile(p).n_frames for p in sorted((root / "episodes").glob("ep_*.h5"))]
+
+
+def test_windows_cover_every_episode_and_batches_line_up(collide_dataset):
+    ws = load_windows([collide_dataset], history=2, horizon=3)
+    assert len(ws) == sum(t - 5 + 1 for t in _lengths(collide_dataset))
+    assert ws.action_kind == "none" and ws.actions is None and ws.fps == 25
+    batch = ws.batch(np.array([0, 1, len(ws) - 1]))
+    n = batch["mask"].shape[1]
+    assert batch["history"].shape == (3, 2, n, 13) and batch["future"].shape == (3, 3, n, 13)
+    assert batch["properties"].shape == (3, n, 14) and batch["properties_known"].tolist() == [1, 1, 1]
+    # Window 1 starts one frame after window 0 (same episode): its history is shifted by one.
+    assert torch.equal(batch["history"][1, 0], batch["history"][0, 1])
+    assert torch.equal(batch["history"][1, 1], batch["future"][0, 0])
+    with EpisodeFile(collide_dataset / "episodes" / "ep_000000.h5") as ep:
+        states = torch.from_numpy(ep.frames("state")[:5, :n]).float()
+    assert torch.equal(torch.cat([batch["history"][0], batch["future"][0]]), states)
+
+
+def test_batches_are_drawn_by_the_generator_alone(collide_dataset):
+    ws = load_windows([collide_dataset], history=2, horizon=3)
+    a, b = (ws.sample_batch(8, torch.Generator().manual_seed(5)) for _ in range(2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_statistics_have_the_model_sizes_and_scale_the_targets(collide_dataset):
+    ws = load_windows([collide_dataset], history=2, horizon=3)
+    stats = ws.statistics()
+    for name, size in stat_sizes(2, 3, 14, "none").items():
+        assert len(stats[f"{name}_mean"]) == len(stats[f"{name}_std"]) == size
+        assert all(s > 0 for s in stats[f"{name}_std"])
+    # Displacements grow with the horizon: the last step's x-spread exceeds the first's.
+    std = np.asarray(stats["target_std"]).reshape(3, 15)
+    assert std[2, 0] > std[0, 0]
+    assert stats == ws.statistics()  # deterministic
+
+
+def test_skill_datasets_encode_action_json(skills_dataset):
+    ws = load_windows([skills_dataset], history=1, horizon=1)
+    assert ws.action_kind == "skill" and ws.actions.shape[1] == SKILL_DIM
+    batch = ws.batch(np.arange(len(ws)))
+    acts = batch["actions"]  # (W, 1, SKILL_DIM)
+    assert acts.shape == (len(ws), 1, SKILL_DIM)
+    assert torch.allclose(acts[..., wm_actions.SKILL_ONEHOT].sum(-1), torch.ones(len(ws), 1))
+    with EpisodeFile(skills_dataset / "episodes" / "ep_000000.h5") as ep:
+        first = json.loads(ep.strings("action_json")[0])
+        names = ep.attrs["object_names"]
+    assert np.array_equal(acts[0, 0].numpy(), encode_skill(first, names))
+
+
+def test_low_level_datasets_carry_the_4_vector(low_level_dataset):
+    ws = load_windows([low_level_dataset], history=2, horizon=3)
+    assert ws.action_kind == "vector"
+    batch = ws.batch(np.array([0]))
+    with EpisodeFile(low_level_dataset / "episodes" / "ep_000000.h5") as ep:
+        expected = ep.actions(1, 4)  # the actions leading from frame 1 (last observed) into frames 2..4
+    assert np.allclose(batch["actions"][0].numpy(), expected)
+    stats = ws.statistics()
+    assert len(stats["action_mean"]) == 4
+
+
+def test_encode_skill_reads_both_forms_and_matches_the_env_schema():
+    from foretell.envs import SKILL_SCHEMA
+
+    assert wm_actions.PLACE_RANGE == SKILL_SCHEMA["pick_place"]["params"]["dx"]["maximum"]
+    assert wm_actions.PUSH_RANGE == SKILL_SCHEMA["push"]["params"]["distance"]["maximum"]
+    names = ["red_cube", "blue_cube"]
+    by_name = encode_skill({"skill": "push", "object": "blue_cube", "direction": "+y", "distance": 0.125}, names)
+    by_index = encode_skill({"skill": 1, "object": 1, "target": 0, "params": [0.5, 0.0, 0.0]}, names)
+    assert np.allclose(by_name, by_index, atol=1e-6)
+    on_table = encode_skill('{"skill": "pick_place", "object": "red_cube", "target": "table", "dx": 0.11}', names)
+    assert on_table[wm_actions.SKILL_NUMBERS][:2].tolist() == [1.0, 0.5]
+    assert encode_skill(None, names)[wm_actions.SKILL_NAMES.index("noop")] == 1.0
+    with pytest.raises(ValueError, match="unknown object 'green_ball'"):
+        encode_skill({"skill": "push", "object": "green_ball", "direction": 0, "distance": 0.1}, names)
+    with pytest.raises(ValueError, match="unknown skill 'throw'"):
+        encode_skill({"skill": "throw"}, names)
+
+
+def test_a_dataset_without_state_is_refused_by_name(no_state_dataset):
+    with pytest.raises(ValueError, match=rf"{no_state_dataset} lacks the key 'state'"):
+        load_windows([no_state_dataset], history=2, horizon=3)
+
+
+def test_other_bad_data_is_refused(collide_dataset, skills_dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a foretell dataset"):
+        load_windows([tmp_path], history=2, horizon=3)
+    with pytest.raises(ValueError, match="long enough for history 2 \\+ horizon 300"):
+        load_windows([collide_dataset], history=2, horizon=300)
+    with pytest.raises(ValueError, match="mix action kinds"):
+        load_windows([collide_dataset, skills_dataset], history=1, horizon=1)
+    with pytest.raises(ValueError, match="history and horizon must be >= 1"):
+        load_windows([collide_dataset], history=0, horizon=3)
