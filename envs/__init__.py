@@ -32,9 +32,9 @@ from .sim.passive import Rollout, simulate
 from .sim.properties import SPACE_A, SPACE_B, PropertySpace, get_space
 from .sim.scene import ObjectSpec, build_scene
 
-for _env_id, (_entry, _max_steps) in ENTRY_POINTS.items():
+for _env_id, _entry in ENTRY_POINTS.items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=_entry, max_episode_steps=_max_steps)
+        gym.register(id=_env_id, entry_point=_entry)
 
 __all__ = [
     "BLOCKSTACK_IDS", "ENV_DESCRIPTIONS", "PUZZLE_IDS", "SCENARIO_IDS", "SKILL_SCHEMA", "SPACE_A", "SPACE_B", "Goal",

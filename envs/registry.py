@@ -2,7 +2,9 @@
 
 Plain data and lookups (no MuJoCo, no gymnasium): ``foretell.envs`` registers these with
 gymnasium on import. A new env gets a line in ``ENV_DESCRIPTIONS`` and ``ENTRY_POINTS`` and
-joins its family's id tuple.
+joins its family's id tuple. There is no ``max_episode_steps``: each env ends its own episodes
+(``max_steps``, part of its snapshots; ``envs.sim.env_base``), so a restored episode ends
+where the original did.
 """
 
 from __future__ import annotations
@@ -23,20 +25,18 @@ ENV_DESCRIPTIONS: dict[str, str] = {
 }
 
 ENTRY_POINTS = {
-    "foretell/BlockStack-v0": ("foretell.envs.blockstack.env:BlockStackEnv", 50),
-    # 1000 x 40 ms = 40 s: a six-high tower takes the scripted expert ~600 steps.
-    "foretell/BlockStackLowLevel-v0": ("foretell.envs.blockstack.low_level:BlockStackLowLevelEnv", 1000),
-    "foretell/Collide-v0": ("foretell.envs.scenarios.collide:CollideEnv", 75),
-    "foretell/Drop-v0": ("foretell.envs.scenarios.drop:DropEnv", 75),
-    "foretell/GlassBreak-v0": ("foretell.envs.scenarios.glass_break:GlassBreakEnv", 75),
-    "foretell/Roll-v0": ("foretell.envs.scenarios.roll:RollEnv", 75),
-    "foretell/Dominoes-v0": ("foretell.envs.scenarios.dominoes:DominoesEnv", 75),
-    "foretell/Support-v0": ("foretell.envs.scenarios.support:SupportEnv", 75),
-    "foretell/ChainReaction-v0": ("foretell.envs.scenarios.chain_reaction:ChainReactionEnv", 75),
-    # Puzzles: one step is one whole attempt (4 s simulated).
-    "foretell/PuzzleLaunch-v0": ("foretell.envs.puzzles.launch:PuzzleLaunchEnv", 1),
-    "foretell/PuzzleTopple-v0": ("foretell.envs.puzzles.topple:PuzzleToppleEnv", 1),
-    "foretell/PuzzleDrop-v0": ("foretell.envs.puzzles.drop:PuzzleDropEnv", 1),
+    "foretell/BlockStack-v0": "foretell.envs.blockstack.env:BlockStackEnv",
+    "foretell/BlockStackLowLevel-v0": "foretell.envs.blockstack.low_level:BlockStackLowLevelEnv",
+    "foretell/Collide-v0": "foretell.envs.scenarios.collide:CollideEnv",
+    "foretell/Drop-v0": "foretell.envs.scenarios.drop:DropEnv",
+    "foretell/GlassBreak-v0": "foretell.envs.scenarios.glass_break:GlassBreakEnv",
+    "foretell/Roll-v0": "foretell.envs.scenarios.roll:RollEnv",
+    "foretell/Dominoes-v0": "foretell.envs.scenarios.dominoes:DominoesEnv",
+    "foretell/Support-v0": "foretell.envs.scenarios.support:SupportEnv",
+    "foretell/ChainReaction-v0": "foretell.envs.scenarios.chain_reaction:ChainReactionEnv",
+    "foretell/PuzzleLaunch-v0": "foretell.envs.puzzles.launch:PuzzleLaunchEnv",
+    "foretell/PuzzleTopple-v0": "foretell.envs.puzzles.topple:PuzzleToppleEnv",
+    "foretell/PuzzleDrop-v0": "foretell.envs.puzzles.drop:PuzzleDropEnv",
 }
 
 SCENARIO_IDS: tuple[str, ...] = ("foretell/Collide-v0", "foretell/Roll-v0", "foretell/Drop-v0", "foretell/Dominoes-v0",

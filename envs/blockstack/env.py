@@ -21,8 +21,15 @@ no-op reported in ``info["skill"]["error"]``. Planners instead pass names: ``{"s
 "push", "object": ..., "direction": 90 | "left", "distance": 0.05}``; an unknown name raises
 ``ValueError`` listing valid names. ``skill_schema_json()`` exports the schema.
 
-``reset(options=...)`` accepts ``space`` ("A"/"B"), ``objects`` (a list of ``ObjectSpec`` or their
-dicts, with positions) and ``goal`` (predicate strings such as ``"on(red_cube, blue_cube)"``).
+``reset(options=...)`` accepts ``space`` ("A"/"B": the episode's property space, used by its
+sampling, interventions and snapshots), ``objects`` (a list of ``ObjectSpec`` or their dicts, with
+positions) and ``goal`` (predicate strings such as ``"on(red_cube, blue_cube)"``).
+
+Every skill parameter is checked before anything moves: a non-finite or out-of-range ``dx``,
+``dy``, ``direction`` or ``distance`` raises ``ValueError`` and the scene is untouched. The episode
+is truncated after ``max_steps`` steps (50). The shared env contract (snapshots, interventions,
+rendering) is ``envs.sim.env_base.ForetellEnv``; rows of per-object arrays follow
+``object_names``, fixed at reset (a removed object keeps its row, with ``object_mask`` 0).
 
 Each step runs the skill, then simulates until all objects are still for 1 s (at most 5 s).
 
@@ -44,16 +51,17 @@ timeout), ``object_names``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from ..sim import physics
+from ..sim.env_base import ForetellEnv, scene_key
 from ..sim.interventions import intervene_now
-from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
-from ..sim.properties import PLATE_HALF_THICKNESS, PropertySpace, get_space
-from ..sim.render import RendererCache, SceneRenderer
+from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, observation_space, observe
+from ..sim.physics import STATE_DIM
+from ..sim.properties import PLATE_HALF_THICKNESS, PropertySpace
 from ..sim.scene import WORKSPACE_HALF, ObjectSpec, build_scene
 from ..sim.tabletop import TableTop
 from .goals import (
@@ -65,7 +73,7 @@ from .goals import (
     instruction_text,
     sample_goal,
 )
-from .skills import SkillResult, pick_place, push
+from .skills import MAX_PUSH_DISTANCE, SkillResult, direction_degrees, pick_place, push
 
 SHAPE_PROBS = {"cube": 0.4, "cylinder": 0.2, "ball": 0.2, "plate": 0.2}
 MAX_BALLS = 2
@@ -139,24 +147,22 @@ def sample_layout(rng: np.random.Generator, objects: list[ObjectSpec]) -> None:
         objects[top].yaw = base.yaw
 
 
-class BlockStackEnv(gym.Env):
+class BlockStackEnv(ForetellEnv):
     __doc__ = __doc__
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    family = "blockstack"
+    action_kind = "skill"
 
     def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
-                 obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256) -> None:
-        check_options(render_mode, tuple(obs_keys), OBS_KEYS, camera)
-        self.render_mode = render_mode
-        self.space = get_space(space)
-        self.image_size = image_size
-        self.render_size = render_size
-        self.obs_keys = tuple(obs_keys)
-        self.camera = camera
+                 obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256,
+                 max_steps: int = 50) -> None:
+        super().__init__(render_mode=render_mode, space=space, image_size=image_size, obs_keys=obs_keys,
+                         valid_keys=OBS_KEYS, camera=camera, render_size=render_size, max_steps=max_steps)
         self.observation_space = observation_space(self.obs_keys, image_size, extra={
             "instruction": spaces.Text(max_length=512, min_length=0, charset=TEXT_CHARSET)})
         self.action_space = self._make_action_space()
         self.tabletop: TableTop | None = None
-        self._renderers = RendererCache()
+        self._names0: list[str] = []
+        self._removed: dict[str, ObjectSpec] = {}  # specs of objects an intervention removed
         self.goal: Goal | None = None
         self.instruction = ""
         self.instruction_canonical = ""
@@ -169,28 +175,51 @@ class BlockStackEnv(gym.Env):
     # ------------------------------------------------------------------ properties
     @property
     def object_names(self) -> list[str]:
-        return list(self.tabletop.scene.names) if self.tabletop else []
+        return list(self._names0) if self.tabletop else []
 
     @property
     def objects(self) -> list[ObjectSpec]:
-        return list(self.tabletop.scene.objects) if self.tabletop else []
+        if self.tabletop is None:
+            return []
+        by_name = dict(zip(self.tabletop.scene.names, self.tabletop.scene.objects, strict=True))
+        return [dataclasses.replace(by_name.get(n) or self._removed[n]) for n in self._names0]
+
+    @property
+    def present(self) -> np.ndarray:
+        names = set(self.tabletop.scene.names) if self.tabletop else set()
+        return np.array([n in names for n in self._names0], dtype=bool)
+
+    @property
+    def _started(self) -> bool:
+        return self.tabletop is not None
+
+    def _rows(self) -> np.ndarray:
+        """Row (index into ``object_names``) of each object of the current scene."""
+        return np.array([self._names0.index(n) for n in self.tabletop.scene.names], dtype=int)
 
     # ------------------------------------------------------------------ reset
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        space = get_space(options["space"]) if "space" in options else self.space
-        rng = self.np_random
+        options = self._begin_episode(seed, options)
+        unknown = sorted(set(options) - {"objects", "goal"})
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown}; valid: space, objects, goal")
+        space, rng = self.space, self.np_random
         want_feasible = bool(rng.random() >= INFEASIBLE_SHARE)
         if "objects" in options:
-            objects = [ObjectSpec(**o) if isinstance(o, dict) else o for o in options["objects"]]
+            objects = [ObjectSpec(**o) if isinstance(o, dict) else dataclasses.replace(o) for o in options["objects"]]
             if not 1 <= len(objects) <= MAX_OBJECTS:
                 raise ValueError(f"options['objects'] must hold 1..{MAX_OBJECTS} objects, got {len(objects)}")
+            names = [o.name for o in objects]
+            if len(set(names)) != len(names):
+                raise ValueError(f"options['objects'] has repeated names: {names}")
+            # an infeasible goal is one that needs a ball; user scenes without one get feasible goals
+            want_feasible = want_feasible or not any(o.shape == "ball" for o in objects)
         else:
             objects = sample_objects(rng, space, need_ball=not want_feasible)
             sample_layout(rng, objects)
-        self._renderers.close()
         self.tabletop = TableTop(build_scene(objects, image_size=max(self.image_size, self.render_size)))
+        self._names0, self._removed = [o.name for o in objects], {}
+        self._key = scene_key(objects)
         self.tabletop.settle(window=0.3, timeout=1.0)
         self.tabletop.set_gripper(np.array([0.0, 0.0, 0.3]))
         if "goal" in options:
@@ -202,7 +231,6 @@ class BlockStackEnv(gym.Env):
                     break
         self.instruction_canonical = instruction_text(self.goal)
         self.instruction = instruction_text(self.goal, rng)
-        self._steps = 0
         self.interventions: list[tuple[int, dict]] = []
         self.tabletop.begin_step()
         return self._observation(), self._info(stable=True, success=False, skill=None)
@@ -226,9 +254,9 @@ class BlockStackEnv(gym.Env):
         skill, args, error = self._parse_action(action)
         tt = self.tabletop
         tt.begin_step()
-        self._steps += 1
         if skill == "declare_infeasible":
             success = not self.goal.feasible
+            self._count_step(True)
             info = self._info(stable=True, success=success, skill=SkillResult("declare_infeasible"))
             return self._observation(), float(success), True, False, info
         result = SkillResult(skill or "noop", error=error)
@@ -240,25 +268,38 @@ class BlockStackEnv(gym.Env):
         result.timeout = result.timeout or not stable
         satisfied, _ = self._goal_truth()
         success = bool(self.goal.feasible and satisfied and stable)
+        truncated = self._count_step(success)
         info = self._info(stable=stable, success=success, skill=result)
-        return self._observation(), float(success), success, False, info
+        return self._observation(), float(success), success, truncated, info
 
     def _parse_action(self, action) -> tuple[str | None, tuple, str]:
-        """Map an index-encoded or name-encoded action to (skill, skill args, error)."""
-        names = self.object_names
+        """Map an index-encoded or name-encoded action to (skill, skill args, error); every number is
+        checked here, before anything moves. Object indices are rows of ``object_names``."""
+        names = self.tabletop.scene.names
         if isinstance(action, dict) and isinstance(action.get("skill"), str):
             return self._parse_named(action, names)
-        skill = SKILLS[int(action["skill"])]
+        if not isinstance(action, dict) or not {"skill", "object", "target", "params"} <= set(action):
+            raise ValueError(f"an action is a dict with skill, object, target and params (or a named skill), "
+                             f"got {action!r}")
+        skill = SKILLS[_index_in(action["skill"], len(SKILLS), "skill")]
         if skill == "declare_infeasible":
             return skill, (), ""
-        obj, target = int(action["object"]), int(action["target"])
         p = np.asarray(action["params"], dtype=float)
-        if obj >= len(names):
-            return None, (), f"object index {obj} names no object (this episode has {len(names)})"
+        if p.shape != (3,) or not np.all(np.isfinite(p)) or np.any(np.abs(p) > 1.0):
+            raise ValueError(f"params must be 3 finite numbers in [-1, 1], got {action['params']!r}")
+        row, target_row = _index_in(action["object"], MAX_OBJECTS, "object"), _index_in(
+            action["target"], MAX_OBJECTS + 1, "target")
+        rows = list(self._names0)
+        if row >= len(rows) or rows[row] not in names:
+            return None, (), f"object index {row} names no object in the scene (this episode has {len(rows)})"
+        obj = names.index(rows[row])
         if skill == "pick_place":
-            if target == obj:
+            if target_row == row:
                 return None, (), "cannot place an object on itself"
-            return skill, (obj, target if target < len(names) else -1, 0.2 * p[0], 0.2 * p[1]), ""
+            if target_row < len(rows) and rows[target_row] not in names:
+                return None, (), f"target index {target_row} names an object that was removed"
+            target = names.index(rows[target_row]) if target_row < len(rows) else -1
+            return skill, (obj, target, 0.2 * p[0], 0.2 * p[1]), ""
         return skill, (obj, 180.0 * p[0], 0.125 * (p[2] + 1.0)), ""
 
     def _parse_named(self, action: dict, names: list[str]) -> tuple[str, tuple, str]:
@@ -273,10 +314,15 @@ class BlockStackEnv(gym.Env):
             target = -1 if target_name == "table" else self._index(target_name, names, "target")
             if target == obj:
                 raise ValueError(f"cannot place {names[obj]} on itself")
-            return skill, (obj, target, float(action.get("dx", 0.0)), float(action.get("dy", 0.0))), ""
+            dx, dy = (_number(action, k, -WORKSPACE_HALF, WORKSPACE_HALF, 0.0) for k in ("dx", "dy"))
+            return skill, (obj, target, dx, dy), ""
         if "direction" not in action or "distance" not in action:
             raise ValueError("push needs 'direction' and 'distance'")
-        return skill, (obj, action["direction"], float(action["distance"])), ""
+        direction = action["direction"]
+        degrees = direction_degrees(direction)
+        if not np.isfinite(degrees):
+            raise ValueError(f"push direction must be finite degrees or a direction word, got {direction!r}")
+        return skill, (obj, direction, _number(action, "distance", 0.0, MAX_PUSH_DISTANCE)), ""
 
     @staticmethod
     def _index(name, names: list[str], role: str) -> int:
@@ -288,14 +334,15 @@ class BlockStackEnv(gym.Env):
     # ------------------------------------------------------------------ read-outs
     def _goal_truth(self) -> tuple[bool, dict[str, bool]]:
         on, on_table = physics.support_matrix(self.tabletop.scene, self.tabletop.data)
-        truth = evaluate(self.goal, self.object_names, on, on_table)
+        truth = evaluate(self.goal, list(self.tabletop.scene.names), on, on_table)
         return all(truth.values()), truth
 
 
     def _observation(self) -> dict:
         tt = self.tabletop
-        obs = observe(self.obs_keys, self._render_with(self.image_size), tt.data, self.camera,
-                      physics.object_states(tt.scene, tt.data), tt.scene.objects)
+        states = np.zeros((len(self._names0), STATE_DIM))
+        states[self._rows()] = physics.object_states(tt.scene, tt.data)
+        obs = observe(self.obs_keys, self._image_renderer, tt.data, self.camera, states, self.objects, self.present)
         if "instruction" in self.obs_keys:
             obs["instruction"] = self.instruction
         return obs
@@ -311,49 +358,72 @@ class BlockStackEnv(gym.Env):
     # ------------------------------------------------------------------ interventions
     def intervene(self, changes: dict) -> None:
         """do()-interventions between steps (see ``envs.sim.interventions``): mass, friction,
-        restitution, size, position, velocity, remove, freeze. Objects the goal names cannot be
-        removed. The episode continues from the current state."""
+        restitution, size, position, orientation, velocity, remove, freeze. Objects the goal names
+        cannot be removed. The episode continues from the current state; a held object stays held."""
+        if self.tabletop is None:
+            raise RuntimeError("call reset() before intervene()")
         goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
         removed = sorted(n for n, v in changes.items() if "." not in n and v == "remove" and n in goal_names)
         if removed:
             raise ValueError(f"cannot remove {removed}: the goal names them")
         tt = self.tabletop
-        self._renderers.close()
-        scene, data, _ = intervene_now(tt.scene, tt.data, changes, self.space,
-                                       max(self.image_size, self.render_size))
+        scene, data, plan = intervene_now(tt.scene, tt.data, changes, self.space,
+                                          max(self.image_size, self.render_size))
+        for name in plan.removed:
+            self._removed[name] = dataclasses.replace(tt.scene.objects[tt.scene.names.index(name)])
         self.tabletop = TableTop(scene, data)
-        self.interventions.append((self._steps, dict(changes)))
+        self.tabletop.carry_over(tt)
+        self.interventions.append((self.elapsed_steps, dict(changes)))
 
     # ------------------------------------------------------------------ state, rendering
-    def get_state(self) -> dict:
-        """Exact snapshot of the simulation (restore with ``set_state`` in the same episode)."""
-        state = self.tabletop.get_state()
-        state["steps"] = self._steps
-        state["rng"] = copy.deepcopy(self.np_random.bit_generator.state)
-        return state
+    def _episode_key(self) -> str:
+        return self._key
 
-    def set_state(self, state: dict) -> None:
-        self.tabletop.set_state(state)
-        self._steps = int(state["steps"])
-        self.np_random.bit_generator.state = copy.deepcopy(state["rng"])
+    def _get_state(self) -> dict:
+        return {"tabletop": self.tabletop.get_state(), "scene_objects": [dataclasses.replace(o) for o in self.objects
+                                                                         if o.name in self.tabletop.scene.names],
+                "removed": copy.deepcopy(self._removed), "interventions": copy.deepcopy(self.interventions)}
 
-    def render(self):
-        if self.render_mode != "rgb_array" or self.tabletop is None:
-            return None
-        return self.snapshot_frame()
+    def _set_state(self, state: dict) -> None:
+        if state["tabletop"].get("fingerprint") != self.tabletop.fingerprint():  # an intervention came between
+            old = self.tabletop
+            self.tabletop = TableTop(build_scene([dataclasses.replace(o) for o in state["scene_objects"]],
+                                                 image_size=max(self.image_size, self.render_size)))
+            self.tabletop.frame_callback = old.frame_callback
+        self.tabletop.set_state(state["tabletop"])
+        self._removed = copy.deepcopy(state["removed"])
+        self.interventions = copy.deepcopy(state["interventions"])
 
-    def snapshot_frame(self) -> np.ndarray:
-        """RGB frame ``(render_size, render_size, 3)`` of the current scene, whatever the render mode."""
-        return self._render_with(self.render_size).rgb(self.tabletop.data, self.camera)
+    def _render_source(self) -> tuple:
+        scene = self.tabletop.scene
+        rows = self._rows()
+        geom_to_row = np.where(scene.geom_to_object >= 0, rows[np.maximum(scene.geom_to_object, 0)], -1)
+        return scene.model, self.tabletop.data, geom_to_row
 
     def record_frames(self, frames: list | None) -> None:
         """Append a frame to ``frames`` every 40 ms of simulated time, during skills too (None stops)."""
         self.tabletop.frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
 
-    def _render_with(self, size: int) -> SceneRenderer:
-        scene = self.tabletop.scene
-        return self._renderers.get(scene.model, size, scene.geom_to_object)
-
     def close(self) -> None:
-        self._renderers.close()
+        super().close()
         self.tabletop = None
+
+
+def _index_in(value, size: int, role: str) -> int:
+    """An integer index in [0, size) for the index-encoded action's ``role`` field."""
+    index = int(np.asarray(value).item()) if np.ndim(value) == 0 else -1
+    if not 0 <= index < size:
+        raise ValueError(f"action {role} must be an integer in [0, {size - 1}], got {value!r}")
+    return index
+
+
+def _number(action: dict, key: str, low: float, high: float, default: float | None = None) -> float:
+    """``action[key]`` as a finite float in [low, high] (``default`` when absent), else ``ValueError``."""
+    value = action.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{action.get('skill')} {key} must be a number, got {value!r}") from None
+    if not (np.isfinite(number) and low <= number <= high):
+        raise ValueError(f"{action.get('skill')} {key}={value!r} is out of range; allowed [{low}, {high}]")
+    return number

@@ -126,7 +126,8 @@ def goal_feasibility(predicates: tuple[Predicate, ...], objects: list[ObjectSpec
 
 
 def sample_goal(rng: np.random.Generator, objects: list[ObjectSpec], want_feasible: bool) -> Goal:
-    """Sample a goal over ``objects``; infeasible goals require a ball in the scene."""
+    """Sample a goal over ``objects``; infeasible goals require a ball in the scene. With one
+    object, or nothing to stack on (only balls), the goal is to have an object on the table."""
     names = [o.name for o in objects]
     supports = [o.name for o in objects if o.shape != "ball"]
     balls = [o.name for o in objects if o.shape == "ball"]
@@ -146,6 +147,9 @@ def sample_goal(rng: np.random.Generator, objects: list[ObjectSpec], want_feasib
         assert not feasible
         return Goal(preds, kind, feasible=False, needs_physics=True, reason=reason)
 
+    if len(names) == 1 or not supports:  # nothing can be stacked on: move something to the table
+        mover = names[rng.integers(len(names))]
+        return Goal((Predicate("on_table", (mover,)),), "arrange", feasible=True, needs_physics=False)
     kinds = list(KIND_SHARES)
     kind = kinds[rng.choice(len(kinds), p=list(KIND_SHARES.values()))]
     if kind == "tower":

@@ -10,7 +10,7 @@ releases it. The gripper stays in the box |x|, |y| <= 0.3 m, 0.01 <= z <= 0.5 m.
 Observation: as BlockStack-v0 plus ``gripper`` (4,): position and 1.0 while holding.
 
 Success: goal predicates hold, nothing is held, and every object has been still for >= 1 s
-(``info["still_time"]``). Infeasible goals can never succeed here (there is no declare action);
+(``info["still_time"]``; the settle timer is part of ``get_state``). Truncated after 1000 steps. Infeasible goals can never succeed here (there is no declare action);
 ``info["feasible"]`` tells. Reward 1 on success (terminates), else 0.
 """
 
@@ -32,8 +32,10 @@ GRIPPER_HIGH = np.array([0.3, 0.3, 0.5])
 class BlockStackLowLevelEnv(BlockStackEnv):
     __doc__ = __doc__
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    action_kind = "vector"
+
+    def __init__(self, max_steps: int = 1000, **kwargs) -> None:
+        super().__init__(max_steps=max_steps, **kwargs)
         self.observation_space = spaces.Dict({**self.observation_space.spaces,
                                               "gripper": spaces.Box(-np.inf, np.inf, (4,), np.float64)})
 
@@ -50,12 +52,12 @@ class BlockStackLowLevelEnv(BlockStackEnv):
     def step(self, action):
         if self.tabletop is None:
             raise RuntimeError("call reset() before step()")
-        action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
-        if action.shape != (4,) or not np.all(np.isfinite(action)):
+        raw = np.asarray(action, dtype=np.float64)
+        if raw.shape != (4,) or not np.all(np.isfinite(raw)):
             raise ValueError(f"action must be 4 finite numbers, got {action!r}")
+        action = np.clip(raw, -1.0, 1.0)
         tt = self.tabletop
         tt.begin_step()
-        self._steps += 1
         tt.set_gripper(np.clip(tt.gripper_pos + action[:3] * MAX_DELTA, GRIPPER_LOW, GRIPPER_HIGH))
         if action[3] > 0 and tt.held < 0:
             target = self._graspable()
@@ -70,11 +72,19 @@ class BlockStackLowLevelEnv(BlockStackEnv):
         satisfied, _ = self._goal_truth()
         stable = self._still_time >= SETTLE_WINDOW - 1e-9
         success = bool(self.goal.feasible and satisfied and stable)
+        truncated = self._count_step(success)
         info = self._info(stable=stable, success=success, skill=None)
         info["still_time"] = self._still_time
         obs = self._observation()
         obs["gripper"] = self._gripper_obs()
-        return obs, float(success), success, False, info
+        return obs, float(success), success, truncated, info
+
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "still_time": self._still_time}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._still_time = float(state["still_time"])
 
     def _graspable(self) -> int:
         """Index of the object whose top centre is nearest the gripper within reach, or -1."""

@@ -133,4 +133,4 @@ class DropFamily(PuzzleFamily):
 
 class PuzzleDropEnv(PuzzleEnv):
     __doc__ = __doc__
-    family = DropFamily()
+    puzzle = DropFamily()

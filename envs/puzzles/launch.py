@@ -144,4 +144,4 @@ class LaunchFamily(PuzzleFamily):
 
 class PuzzleLaunchEnv(PuzzleEnv):
     __doc__ = __doc__
-    family = LaunchFamily()
+    puzzle = LaunchFamily()

@@ -142,4 +142,4 @@ class ToppleFamily(PuzzleFamily):
 
 class PuzzleToppleEnv(PuzzleEnv):
     __doc__ = __doc__
-    family = ToppleFamily()
+    puzzle = ToppleFamily()

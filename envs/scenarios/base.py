@@ -15,6 +15,8 @@ A subclass only samples the scene (``sample_scene``). The base provides:
 - ``intervene({...})`` (see ``envs.sim.interventions``) at any frame; ``counterfactual(changes)`` for
   a deterministic rollout of the episode under interventions; ``ground_truth()`` for the direct
   and but-for total-effect graphs.
+- the rest of the contract every foretell env shares (``envs.sim.env_base.ForetellEnv``):
+  snapshots, the episode's property space, rendering.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-import gymnasium as gym
 import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
 from ..sim import physics
 from ..sim.captions import caption
+from ..sim.env_base import ForetellEnv, scene_key
 from ..sim.ground_truth import closure_agreement
 from ..sim.interventions import intervene_now, plan_interventions
-from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, check_options, observation_space, observe
+from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, observation_space, observe
 from ..sim.passive import PassiveSim, Rollout, simulate, total_effect
-from ..sim.properties import PropertySpace, get_space
-from ..sim.render import RendererCache, SceneRenderer
+from ..sim.properties import PropertySpace
 from ..sim.scene import ObjectSpec
 
 OBS_KEYS = (*IMAGE_KEYS, *OBJECT_KEYS)
@@ -55,10 +56,11 @@ def _is_prevention(factual: Rollout, counterfactual: Rollout, name: str) -> bool
     return False
 
 
-class ScenarioEnv(gym.Env):
+class ScenarioEnv(ForetellEnv):
     """Base class; see the module docstring. Subclasses implement ``sample_scene``."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    family = "scenario"
+    action_kind = "none"
     agent = "red"
     patient = "yellow"
     FRAGILITY: dict[str, tuple[float, float]] = {}  # per space: break-threshold range of fragile objects
@@ -70,15 +72,14 @@ class ScenarioEnv(gym.Env):
     def __init__(self, render_mode: str | None = None, space: str = "A", image_size: int = 128,
                  obs_keys: tuple[str, ...] = OBS_KEYS, camera: str = "front", render_size: int = 256,
                  horizon: int = 75) -> None:
-        check_options(render_mode, tuple(obs_keys), OBS_KEYS, camera)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got horizon={horizon}")
-        self.render_mode, self.space, self.image_size = render_mode, get_space(space), image_size
-        self.render_size, self.obs_keys, self.camera, self.horizon = render_size, tuple(obs_keys), camera, horizon
+        super().__init__(render_mode=render_mode, space=space, image_size=image_size, obs_keys=obs_keys,
+                         valid_keys=OBS_KEYS, camera=camera, render_size=render_size, max_steps=horizon)
+        self.horizon = horizon
         self.observation_space = observation_space(self.obs_keys, image_size)
         self.action_space = spaces.Discrete(1)
         self.sim: PassiveSim | None = None
-        self._renderers = RendererCache()
         self._frame_callback = None
 
     # ------------------------------------------------------------------ to implement
@@ -94,6 +95,18 @@ class ScenarioEnv(gym.Env):
     def object_names(self) -> list[str]:
         """The scene's objects as it started (pieces of a broken object count as that object)."""
         return list(self.sim.names0) if self.sim else []
+
+    @property
+    def objects(self) -> list[ObjectSpec]:
+        return [dataclasses.replace(o) for o in self.sim.objects] if self.sim else []
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.sim.present if self.sim else np.zeros(0, dtype=bool)
+
+    @property
+    def _started(self) -> bool:
+        return self.sim is not None
 
     @property
     def scene(self):
@@ -117,17 +130,16 @@ class ScenarioEnv(gym.Env):
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        space = get_space(options["space"]) if "space" in options else self.space
+        options = self._begin_episode(seed, options)
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; a scenario takes only 'space'")
         self.markers = ()  # sample_scene may set goal zones to draw
-        objects, velocities = self.sample_scene(self.np_random, space)
+        objects, velocities = self.sample_scene(self.np_random, self.space)
         if not 2 <= len(objects) <= MAX_OBJECTS:
             raise ValueError(f"a scenario needs 2..{MAX_OBJECTS} objects, got {len(objects)}")
         self.initial_objects = [dataclasses.replace(o) for o in objects]
         self.initial_velocities = {k: np.asarray(v, dtype=float) for k, v in velocities.items()}
         self.interventions: list[tuple[int, dict]] = []
-        self._renderers.close()
         self.sim = PassiveSim(objects, self.initial_velocities, image_size=max(self.image_size, self.render_size),
                               markers=self.markers)
         self._frame = 0
@@ -141,16 +153,14 @@ class ScenarioEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise ValueError(f"scenario envs are passive: the only action is 0, got {action!r}")
-        renderer_scene = self.sim.scene
         steps_before = self.sim.recorder.steps
         events = self.sim.step_frame() + self._frame_events(steps_before)
-        if self.sim.scene is not renderer_scene:  # something broke: new pieces, new model
-            self._renderers.close()
         self._frame += 1
         self._positions.append(self.sim.positions())
         if self._frame_callback is not None:
             self._frame_callback()
         terminated = self._frame >= self.horizon
+        truncated = self._count_step(terminated)
         info = self._info(events)
         if terminated:
             graph = self.sim.recorder.direct_graph(self.object_names)
@@ -158,12 +168,13 @@ class ScenarioEnv(gym.Env):
             info["caption"] = self.caption(graph, info["contact_label"], self.np_random)
             info["final_positions"] = {n: p.tolist() for n, p in zip(self.object_names, self._positions[-1],
                                                                      strict=True)}
-        return self._observation(), 0.0, terminated, False, info
+        return self._observation(), 0.0, terminated, truncated, info
 
     # ------------------------------------------------------------------ interventions
     def intervene(self, changes: dict) -> None:
         """Apply do()-interventions now; the episode continues from the current state."""
-        self._renderers.close()
+        if self.sim is None:
+            raise RuntimeError("call reset() before intervene()")
         scene, data, _ = intervene_now(self.sim.scene, self.sim.data, changes, self.space,
                                        max(self.image_size, self.render_size), self.fragility_range)
         self.sim.adopt(scene, data)
@@ -240,7 +251,7 @@ class ScenarioEnv(gym.Env):
             events.append({"type": "contact", "a": names[a], "b": names[b], "t": float(rec.t_first[a, b] * dt),
                            "impulse": float(rec.interaction[a, b] + rec.support[a, b] + rec.support[b, a])})
         up = physics.up_alignment(self.sim.states()[:, 3:7])
-        for k in np.flatnonzero(self._upright & (up < 0.3) & ~self.sim.broken):
+        for k in np.flatnonzero(self._upright & (up < 0.3) & ~self.sim.broken & self.sim.present):
             self._upright[k] = False
             events.append({"type": "topple", "object": names[k], "t": float(self.data.time)})
         return sorted(events, key=lambda e: e["t"])
@@ -252,14 +263,14 @@ class ScenarioEnv(gym.Env):
 
     def caption(self, direct: nx.DiGraph, touched: bool, rng: np.random.Generator | None = None) -> str:
         """Event-grounded caption of the episode (``envs.sim.captions``); canonical when ``rng`` is None."""
-        return caption(self.intro(rng), direct, self.sim.objects0, self.agent_name, self.patient_name, touched,
+        return caption(self.intro(rng), direct, self.sim.objects, self.agent_name, self.patient_name, touched,
                        self.space, rng)
 
     # ------------------------------------------------------------------ internals
 
     def _observation(self) -> dict:
-        return observe(self.obs_keys, self._render_with(self.image_size), self.data, self.camera, self.sim.states(),
-                       self.sim.objects0)
+        return observe(self.obs_keys, self._image_renderer, self.data, self.camera, self.sim.states(),
+                       self.sim.objects, self.sim.present)
 
     def _info(self, events: list[dict]) -> dict:
         names = self.object_names
@@ -273,34 +284,26 @@ class ScenarioEnv(gym.Env):
                 "interventions": copy.deepcopy(self.interventions)}
 
     # ------------------------------------------------------------------ state and rendering
-    def get_state(self) -> dict:
-        """Exact snapshot (restore with ``set_state`` within the same episode)."""
-        return {"sim": self.sim.get_state(), "frame": self._frame, "positions": [p.copy() for p in self._positions],
-                "upright": self._upright.copy(),
-                "interventions": copy.deepcopy(self.interventions)}
+    def _episode_key(self) -> str:
+        return scene_key(self.initial_objects, sorted((k, v.tolist()) for k, v in self.initial_velocities.items()))
 
-    def set_state(self, state: dict) -> None:
-        self._renderers.close()
+    def _get_state(self) -> dict:
+        return {"sim": self.sim.get_state(), "frame": self._frame, "positions": [p.copy() for p in self._positions],
+                "upright": self._upright.copy(), "interventions": copy.deepcopy(self.interventions)}
+
+    def _set_state(self, state: dict) -> None:
         self.sim.set_state(state["sim"])
         self._frame = state["frame"]
         self._upright = state["upright"].copy()
         self._positions = [p.copy() for p in state["positions"]]
         self.interventions = copy.deepcopy(state["interventions"])
 
-    def snapshot_frame(self) -> np.ndarray:
-        return self._render_with(self.render_size).rgb(self.data, self.camera)
-
-    def render(self):
-        if self.render_mode != "rgb_array" or self.scene is None:
-            return None
-        return self.snapshot_frame()
+    def _render_source(self) -> tuple:
+        return self.scene.model, self.data, self.sim.geom_owner
 
     def record_frames(self, frames: list | None) -> None:
         self._frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))
 
-    def _render_with(self, size: int) -> SceneRenderer:
-        return self._renderers.get(self.scene.model, size, self.sim.geom_owner)
-
     def close(self) -> None:
-        self._renderers.close()
+        super().close()
         self.sim = None

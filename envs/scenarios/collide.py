@@ -63,7 +63,7 @@ class CollideEnv(ScenarioEnv):
     LAUNCH_SPEED = LAUNCH_SPEED
 
     def intro(self, rng):
-        agent = object_phrase(next(o for o in self.sim.objects0 if o.name == self.agent_name), self.space)
+        agent = object_phrase(next(o for o in self.sim.objects if o.name == self.agent_name), self.space)
         options = (f"{agent} is launched across the table.", f"{agent} rolls across the table.",
                    f"Someone flicks {agent} across the table.")
         return sentence(options, rng)

@@ -31,7 +31,7 @@ class DropEnv(ScenarioEnv):
     __doc__ = __doc__
 
     def intro(self, rng):
-        objects = {o.name: o for o in self.sim.objects0}
+        objects = {o.name: o for o in self.sim.objects}
         agent = object_phrase(objects[self.agent_name], self.space)
         patient = object_phrase(objects[self.patient_name], self.space)
         options = (f"{agent} is dropped near {patient}.", f"{agent} falls from above, close to {patient}.",

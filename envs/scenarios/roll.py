@@ -28,7 +28,7 @@ class RollEnv(ScenarioEnv):
     __doc__ = __doc__
 
     def intro(self, rng):
-        objects = {o.name: o for o in self.sim.objects0}
+        objects = {o.name: o for o in self.sim.objects}
         agent = object_phrase(objects[self.agent_name], self.space)
         options = (f"{agent} rolls down the ramp.", f"{agent} is let go at the top of the ramp.",
                    f"{agent} starts rolling down the ramp.")

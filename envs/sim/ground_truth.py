@@ -20,6 +20,7 @@ Total-effect graph (``but_for_graph``): for each object u, re-simulate from the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import mujoco
@@ -54,11 +55,18 @@ class ContactRecorder:
         self.open = np.zeros((n, n), dtype=bool)  # [u, v]: v's motion since u touched it is still u's doing
         self.steps = 0
 
+    def update_objects(self, objects: list[ObjectSpec]) -> None:
+        """Judge from now on with these specs (an intervention changed masses, sizes, frictions)."""
+        if len(objects) != len(self.objects):
+            raise ValueError(f"expected {len(self.objects)} object specs, got {len(objects)}")
+        self.objects = list(objects)
+        self.masses = np.array([o.mass for o in objects])
+
     def snapshot(self) -> dict:
         return {"interaction": self.interaction.copy(), "support": self.support.copy(),
                 "t_first": self.t_first.copy(), "t_last": self.t_last.copy(), "v_start": self.v_start.copy(), "dv": self.dv.copy(),
                 "p_start": self.p_start.copy(), "moved": self.moved.copy(), "open": self.open.copy(),
-                "breaks": list(self.breaks), "steps": self.steps}
+                "breaks": list(self.breaks), "steps": self.steps, "objects": [dataclasses.replace(o) for o in self.objects]}
 
     def restore(self, snapshot: dict) -> None:
         self.interaction, self.support = snapshot["interaction"].copy(), snapshot["support"].copy()
@@ -68,6 +76,8 @@ class ContactRecorder:
         self.p_start, self.moved = snapshot["p_start"].copy(), snapshot["moved"].copy()
         self.open = snapshot["open"].copy()
         self.breaks = list(snapshot["breaks"])
+        if "objects" in snapshot:
+            self.update_objects([dataclasses.replace(o) for o in snapshot["objects"]])
 
     def record(self, data: mujoco.MjData, dt: float, geom_owner: np.ndarray, pos: np.ndarray,
                vel: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import mujoco
 import numpy as np
 from gymnasium import spaces
@@ -13,6 +15,7 @@ from .scene import PROPERTY_NAMES, ObjectSpec
 MAX_OBJECTS = 6
 """Rows of the per-object arrays; scenes with fewer objects pad with zeros (see ``object_mask``)."""
 IMAGE_KEYS = ("rgb", "depth", "segmentation")
+IMAGE_KEYS_SET = frozenset(IMAGE_KEYS)
 OBJECT_KEYS = ("state", "properties", "object_mask")
 CAMERAS = ("front", "top")
 
@@ -44,26 +47,32 @@ def observation_space(obs_keys: tuple[str, ...], image_size: int, extra: dict | 
     return spaces.Dict({k: all_spaces[k] for k in obs_keys})
 
 
-def observe(obs_keys: tuple[str, ...], renderer: SceneRenderer, data: mujoco.MjData, camera: str,
-            states: np.ndarray, objects: list[ObjectSpec]) -> dict:
+def observe(obs_keys: tuple[str, ...], renderer: Callable[[], SceneRenderer], data: mujoco.MjData, camera: str,
+            states: np.ndarray, objects: list[ObjectSpec], present: np.ndarray | None = None) -> dict:
     """Images from ``camera`` and zero-padded per-object arrays for the keys asked for.
 
     Args:
-        states: ``(N, 13)`` object states; objects: the N objects' specs (for ``properties``).
+        renderer: returns the renderer; called only when an image key is asked for, so envs
+            observed by state alone never build an OpenGL context.
+        states: ``(N, 13)`` object states, one row per object of the episode (row k is always
+            the same object); objects: their current specs (for ``properties``).
+        present: ``(N,)`` bool, False for objects removed by an intervention: their rows are
+            zero and their ``object_mask`` 0. Default: all present.
     """
     n, obs = len(objects), {}
-    if "rgb" in obs_keys:
-        obs["rgb"] = renderer.rgb(data, camera)
-    if "depth" in obs_keys:
-        obs["depth"] = renderer.depth(data, camera)
-    if "segmentation" in obs_keys:
-        obs["segmentation"] = renderer.segmentation(data, camera)
+    present = np.ones(n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    if IMAGE_KEYS_SET & set(obs_keys):
+        view = renderer()
+        for key in IMAGE_KEYS:
+            if key in obs_keys:
+                obs[key] = getattr(view, key)(data, camera)
     if "state" in obs_keys:
         obs["state"] = np.zeros((MAX_OBJECTS, STATE_DIM))
-        obs["state"][:n] = states
+        obs["state"][:n] = np.where(present[:, None], states, 0.0)
     if "properties" in obs_keys:
         obs["properties"] = np.zeros((MAX_OBJECTS, len(PROPERTY_NAMES)))
-        obs["properties"][:n] = np.stack([o.property_vector() for o in objects])
+        obs["properties"][:n] = np.where(present[:, None], np.stack([o.property_vector() for o in objects]), 0.0)
     if "object_mask" in obs_keys:
-        obs["object_mask"] = (np.arange(MAX_OBJECTS) < n).astype(np.int8)
+        obs["object_mask"] = np.zeros(MAX_OBJECTS, dtype=np.int8)
+        obs["object_mask"][:n] = present
     return obs

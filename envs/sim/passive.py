@@ -48,11 +48,13 @@ class PassiveSim:
     def __init__(self, objects: list[ObjectSpec], velocities: dict[str, np.ndarray], image_size: int = 128,
                  markers: tuple[Marker, ...] = ()) -> None:
         self.markers = tuple(markers)
-        self.objects0 = [dataclasses.replace(o) for o in objects]
+        # The recorded objects' current specs: the one source of truth for their properties
+        # (interventions update them); poses are those at the start.
+        self.objects = [dataclasses.replace(o) for o in objects]
         self.names0 = [o.name for o in objects]
         n = len(objects)
         self.image_size = image_size
-        self.recorder = ContactRecorder(self.objects0)
+        self.recorder = ContactRecorder(self.objects)
         self.owner = np.arange(n)  # scene object index -> recorded object index
         self.broken = np.zeros(n, dtype=bool)
         self.events: list[dict] = []
@@ -75,14 +77,27 @@ class PassiveSim:
         self._update_owner()
 
     def adopt(self, scene, data) -> None:
-        """Continue from an externally rebuilt scene (an intervention) with the same objects."""
+        """Continue from a scene rebuilt by an intervention: objects may have new properties, be
+        frozen or be gone (their rows stay, ``present`` turns False). The break rule, the
+        contact recorder and every read-out use the new properties from now on."""
         self.scene, self.data = scene, data
-        self.owner = np.array([self._owner_of(n) for n in scene.names])
+        self.owner = np.array([self._owner_of(n) for n in scene.names], dtype=int)
+        for obj in scene.objects:
+            if "_shard" not in obj.name:
+                k = self.names0.index(obj.name)
+                self.objects[k] = dataclasses.replace(obj, pos=self.objects[k].pos, quat=self.objects[k].quat)
+        self.recorder.update_objects(self.objects)
         self._update_owner()
+
+    @property
+    def present(self) -> np.ndarray:
+        """``(N,)`` bool: recorded objects still in the scene (whole or in pieces)."""
+        return np.bincount(self.owner, minlength=len(self.names0)) > 0
 
     def _update_owner(self) -> None:
         to_object = self.scene.geom_to_object
-        self.geom_owner = np.where(to_object >= 0, self.owner[np.maximum(to_object, 0)], to_object)
+        owner = self.owner if len(self.owner) else np.zeros(1, dtype=int)
+        self.geom_owner = np.where(to_object >= 0, owner[np.maximum(to_object, 0)], to_object)
         self._one_to_one = np.array_equal(self.owner, np.arange(len(self.names0)))
 
     def _owner_of(self, name: str) -> int:
@@ -110,8 +125,8 @@ class PassiveSim:
     def step_frame(self) -> list[dict]:
         """Advance one frame; return the break events it produced."""
         dt = self.scene.model.opt.timestep
-        fragile = np.array([o.fragile for o in self.objects0])
-        thresholds = np.array([o.fragility for o in self.objects0])
+        fragile = np.array([o.fragile for o in self.objects])
+        thresholds = np.array([o.fragility for o in self.objects])
         new_events = []
         for _ in range(FRAME_SUBSTEPS):
             mujoco.mj_step(self.scene.model, self.data)
@@ -132,7 +147,7 @@ class PassiveSim:
         return new_events
 
     def _shatter(self, k: int, striker: int, impulse: float) -> dict:
-        glass = self.objects0[k]
+        glass = self.objects[k]
         index = int(np.flatnonzero(self.owner == k)[0])
         qpos, qvel = self.data.qpos.reshape(-1, 7), self.data.qvel.reshape(-1, 6)
         centre, velocity = qpos[index, :3].copy(), qvel[index, :3].copy()
@@ -167,6 +182,7 @@ class PassiveSim:
         physics_state = np.empty(mujoco.mj_stateSize(self.scene.model, spec))
         mujoco.mj_getState(self.scene.model, self.data, physics_state, spec)
         return {"objects": [dataclasses.replace(o) for o in self.scene.objects], "physics": physics_state,
+                "recorded": [dataclasses.replace(o) for o in self.objects],
                 "owner": self.owner.copy(), "broken": self.broken.copy(), "window": self._window.copy(),
                 "recorder": self.recorder.snapshot(), "events": list(self.events)}
 
@@ -177,6 +193,8 @@ class PassiveSim:
         mujoco.mj_setState(self.scene.model, self.data, state["physics"], mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(self.scene.model, self.data)
         self.owner, self.broken = state["owner"].copy(), state["broken"].copy()
+        self.objects = [dataclasses.replace(o) for o in state["recorded"]]
+        self._update_owner()
         self._window = state["window"].copy()
         self.recorder.restore(state["recorder"])
         self.events = list(state["events"])

@@ -55,21 +55,32 @@ class SceneRenderer:
 class RendererCache:
     """One ``SceneRenderer`` per image size for the current model, made on first use.
 
-    Call ``close()`` whenever the model changes (a new episode, an intervention, a break).
+    A renderer is tied to the compiled model it was made for; asking with another model (a new
+    episode, an intervention, a break rebuilt the scene) closes the old renderers first, so no
+    caller has to remember to. ``close()`` frees them (the env's ``close`` does).
     """
 
     def __init__(self) -> None:
         self._by_size: dict[int, SceneRenderer] = {}
+        self._model: mujoco.MjModel | None = None
 
     def get(self, model: mujoco.MjModel, size: int, geom_to_object: np.ndarray) -> SceneRenderer:
+        if model is not self._model:
+            self.close()
+            self._model = model
         if size not in self._by_size:
             self._by_size[size] = SceneRenderer(model, size, geom_to_object)
         return self._by_size[size]
 
+    @property
+    def open(self) -> int:
+        """How many renderers are open (each holds an OpenGL context and its buffers)."""
+        return len(self._by_size)
+
     def close(self) -> None:
         for renderer in self._by_size.values():
             renderer.close()
-        self._by_size = {}
+        self._by_size, self._model = {}, None
 
 
 def write_video(frames: list[np.ndarray] | np.ndarray, path: str | os.PathLike, fps: int = 25) -> Path:

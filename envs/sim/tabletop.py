@@ -221,3 +221,17 @@ class TableTop:
         self._ticks = int(state["ticks"])
         mujoco.mj_forward(self.model, self.data)
         self.begin_step()
+
+    def carry_over(self, old: TableTop) -> None:
+        """Continue ``old``'s episode in this rebuilt scene (an intervention): the grasp (the same
+        weld pose, if the held object is still there), the pusher, the tick count and the frame
+        recorder carry over by name."""
+        self.frame_callback, self.frame_every, self._ticks = old.frame_callback, old.frame_every, old._ticks
+        self.set_pusher(bool(old.model.geom_contype[old.scene.pusher_geom]))
+        if old.held >= 0 and old.scene.names[old.held] in self.scene.names:
+            index = self.scene.names.index(old.scene.names[old.held])
+            weld = self.scene.weld_ids[index]
+            self.model.eq_data[weld] = old.model.eq_data[old.scene.weld_ids[old.held]]
+            self.data.eq_active[weld] = 1
+            self.held = index
+            mujoco.mj_forward(self.model, self.data)

@@ -155,9 +155,9 @@ def test_interventions_and_ground_truth_on_a_puzzle():
     heavy = env.task.objects[1].name
     low, high = get_space(env.task.space).mass
     env.intervene({f"{heavy}.mass": high if env.task.objects[1].mass < high else low})
-    assert env.task.objects[1].mass != before["task"].objects[1].mass
+    assert env.task.objects[1].mass != before["episode"]["task"].objects[1].mass
     env.set_state(before)
-    assert env.task.objects[1].mass == before["task"].objects[1].mass
+    assert env.task.objects[1].mass == before["episode"]["task"].objects[1].mass
     env.step(action)
     with pytest.raises(RuntimeError, match="before its one step"):
         env.intervene({f"{heavy}.mass": 0.1})

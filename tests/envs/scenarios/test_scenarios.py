@@ -253,7 +253,7 @@ def test_captions_never_mention_events_that_did_not_happen(env_id):
         info = _run(env, seed)
         u, text = env.unwrapped, info["caption"]
         graph = nx.node_link_graph(info["causal_graph"], edges="edges")
-        by_phrase = {object_phrase(o, u.space): o.name for o in u.sim.objects0}
+        by_phrase = {object_phrase(o, u.space): o.name for o in u.sim.objects}
         names = "|".join(re.escape(p) for p in sorted(by_phrase, key=len, reverse=True))
         for a, _, b in re.findall(rf"({names}) {verbs} ({names})", text, flags=re.IGNORECASE):
             a, b = by_phrase[a[0].lower() + a[1:]], by_phrase[b]

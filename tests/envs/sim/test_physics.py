@@ -139,7 +139,8 @@ def test_blockstack_interventions():
     with pytest.raises(ValueError, match="the goal names them"):
         u.intervene({"red_cube": "remove"})
     u.intervene({"green_cube": "remove", "red_cube": "freeze", "blue_cube.mass": 0.2})
-    assert u.object_names == ["red_cube", "blue_cube"] and u.objects[1].mass == 0.2
+    assert u.object_names == ["red_cube", "blue_cube", "green_cube"]  # rows stay; green's is masked out
+    assert u.present.tolist() == [True, True, False] and u.objects[1].mass == 0.2 and u.objects[0].frozen
     assert u.interventions == [(0, {"green_cube": "remove", "red_cube": "freeze", "blue_cube.mass": 0.2})]
     obs, *_ = env.step({"skill": "push", "object": "red_cube", "direction": "+y", "distance": 0.08})
     assert np.abs(obs["state"][0, :2]).max() < 3e-3  # frozen: the push cannot move it
