@@ -53,13 +53,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
 from ..sim import physics
 from ..sim.env_base import ForetellEnv, scene_key
+from ..sim.ground_truth import but_for_graph
 from ..sim.interventions import intervene_now
 from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, observation_space, observe
+from ..sim.passive import Rollout
 from ..sim.physics import STATE_DIM
 from ..sim.properties import PLATE_HALF_THICKNESS, PropertySpace
 from ..sim.scene import WORKSPACE_HALF, ObjectSpec, build_scene
@@ -231,8 +234,10 @@ class BlockStackEnv(ForetellEnv):
                     break
         self.instruction_canonical = instruction_text(self.goal)
         self.instruction = instruction_text(self.goal, rng)
+        self._actions: list = []  # taken since reset (what counterfactuals replay)
         self.interventions: list[tuple[int, dict]] = []
         self.tabletop.begin_step()
+        self._start = self.get_state()
         return self._observation(), self._info(stable=True, success=False, skill=None)
 
     @staticmethod
@@ -252,6 +257,7 @@ class BlockStackEnv(ForetellEnv):
         if self.tabletop is None:
             raise RuntimeError("call reset() before step()")
         skill, args, error = self._parse_action(action)
+        self._actions.append(copy.deepcopy(action))
         tt = self.tabletop
         tt.begin_step()
         if skill == "declare_infeasible":
@@ -382,7 +388,8 @@ class BlockStackEnv(ForetellEnv):
     def _get_state(self) -> dict:
         return {"tabletop": self.tabletop.get_state(), "scene_objects": [dataclasses.replace(o) for o in self.objects
                                                                          if o.name in self.tabletop.scene.names],
-                "removed": copy.deepcopy(self._removed), "interventions": copy.deepcopy(self.interventions)}
+                "removed": copy.deepcopy(self._removed), "interventions": copy.deepcopy(self.interventions),
+                "actions": copy.deepcopy(self._actions)}
 
     def _set_state(self, state: dict) -> None:
         if state["tabletop"].get("fingerprint") != self.tabletop.fingerprint():  # an intervention came between
@@ -393,6 +400,93 @@ class BlockStackEnv(ForetellEnv):
         self.tabletop.set_state(state["tabletop"])
         self._removed = copy.deepcopy(state["removed"])
         self.interventions = copy.deepcopy(state["interventions"])
+        self._actions = copy.deepcopy(state["actions"])
+
+    # ------------------------------------------------------------------ counterfactuals and ground truth
+    def counterfactual(self, changes: dict, actions: list | None = None, state: dict | None = None) -> Rollout:
+        """Replay under ``changes``: from ``state`` (a ``get_state()`` of this episode; default its
+        start) apply the interventions, then take ``actions`` (default: the actions this episode
+        took since its start; required with ``state``). The env is left exactly as it was.
+
+        Returns:
+            ``Rollout`` with positions ``(T+1, N, 3)``: the start, then after each step (once the
+            scene settled), rows in ``object_names`` order (NaN for removed objects), and the
+            steps' contact events in ``events``.
+        """
+        if state is not None and actions is None:
+            raise ValueError("counterfactual from a state needs the actions to take from it")
+        actions = copy.deepcopy(self._actions if actions is None else actions)
+        saved = self.get_state()
+        frames = self._frames_during_replay()
+        try:
+            self.set_state(self._start if state is None else state)
+            if changes:
+                self.intervene(changes)
+            positions, events = [self._positions()], []
+            for action in actions:
+                *_, info = self.step(action)
+                positions.append(self._positions())
+                events.append(info["events"])
+                if info["success"] or info["skill"] and info["skill"]["name"] == "declare_infeasible":
+                    break
+            return Rollout(self.object_names, np.array(positions), np.zeros(len(self._names0), dtype=bool), None,
+                           events=events)
+        finally:
+            self.set_state(saved)
+            self.tabletop.frame_callback = frames
+
+    def _frames_during_replay(self):
+        callback, self.tabletop.frame_callback = self.tabletop.frame_callback, None
+        return callback
+
+    def _positions(self) -> np.ndarray:
+        rows = np.full((len(self._names0), 3), np.nan)
+        rows[self._rows()] = physics.object_states(self.tabletop.scene, self.tabletop.data)[:, :3]
+        return rows
+
+    def ground_truth(self, but_for: bool = True) -> dict:
+        """Causal graphs of the episode so far, from its start (interventions made during it are
+        not replayed). ``total_effect``: but-for by replay, one re-run per object without it (the
+        actions that name it dropped) and one without any action for ``agent`` (the gripper); v is
+        affected if any per-step position deviates beyond the tolerance. Objects the goal names
+        cannot be removed (the goal needs them), so their effects are not computed
+        (``graph.graph["skipped"]``). ``contacts``: the undirected graph of contacts that began during a step
+        (weight: impulse, N s) and of grasps, the gripper as ``agent``. Costs N + 1 replays of the episode."""
+        factual = self.counterfactual({})
+        contacts = nx.Graph(kind="contacts")
+        contacts.add_nodes_from(["agent", *self.object_names])
+        for step, step_events in enumerate(factual.events):
+            for e in step_events:
+                if e["type"] == "grasp" and not contacts.has_edge("agent", e["object"]):
+                    contacts.add_edge("agent", e["object"], weight=0.0, step=step)
+                if e["type"] == "contact" and e["new"] and "table" not in (e["a"], e["b"]):
+                    a, b = ("agent" if n == "gripper" else n for n in (e["a"], e["b"]))
+                    weight = contacts.edges[a, b]["weight"] if contacts.has_edge(a, b) else 0.0
+                    contacts.add_edge(a, b, weight=weight + e["impulse"], step=contacts.edges[a, b]["step"]
+                                      if contacts.has_edge(a, b) else step)
+        result = {"contacts": contacts, "factual": factual}
+        if but_for:
+            names = ["agent", *self.object_names]
+            start = factual.positions[:1]
+            base = np.concatenate([np.zeros((len(factual.positions), 1, 3)), factual.positions], axis=1)
+
+            def without(name: str) -> tuple[np.ndarray, np.ndarray]:
+                if name == "agent":
+                    rows = np.repeat(start, len(factual.positions), axis=0)
+                else:
+                    goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
+                    actions = [a for a in self._actions if not _names_object(a, name, self.object_names)]
+                    if name in goal_names:  # see the docstring: not computed
+                        return base, np.zeros(len(names), dtype=bool)
+                    rows = self.counterfactual({name: "remove"}, actions).positions
+                    rows = np.concatenate([rows, np.repeat(rows[-1:], len(factual.positions) - len(rows), axis=0)])
+                    rows = np.where(np.isnan(rows), factual.positions, rows)
+                return np.concatenate([np.zeros((len(rows), 1, 3)), rows], axis=1), np.zeros(len(names), dtype=bool)
+
+            total = but_for_graph(names, base, without)
+            total.graph["skipped"] = sorted(a for p in self.goal.predicates for a in p.args if isinstance(a, str))
+            result["total_effect"] = total
+        return result
 
     def _render_source(self) -> tuple:
         scene = self.tabletop.scene
@@ -407,6 +501,15 @@ class BlockStackEnv(ForetellEnv):
     def close(self) -> None:
         super().close()
         self.tabletop = None
+
+
+def _names_object(action, name: str, rows: list[str]) -> bool:
+    """Does a (named or index-encoded) action use object ``name``?"""
+    if isinstance(action, dict) and isinstance(action.get("skill"), str):
+        return name in (action.get("object"), action.get("target"))
+    row = rows.index(name)
+    return isinstance(action, dict) and row in (int(np.asarray(action.get("object", -1))),
+                                                int(np.asarray(action.get("target", -1))))
 
 
 def _index_in(value, size: int, role: str) -> int:

@@ -43,8 +43,8 @@ class BlockStackLowLevelEnv(BlockStackEnv):
         return spaces.Box(-1.0, 1.0, (4,), np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        obs, info = super().reset(seed=seed, options=options)
         self._still_time = 0.0
+        obs, info = super().reset(seed=seed, options=options)
         info["still_time"] = 0.0
         obs["gripper"] = self._gripper_obs()
         return obs, info
@@ -56,6 +56,7 @@ class BlockStackLowLevelEnv(BlockStackEnv):
         if raw.shape != (4,) or not np.all(np.isfinite(raw)):
             raise ValueError(f"action must be 4 finite numbers, got {action!r}")
         action = np.clip(raw, -1.0, 1.0)
+        self._actions.append(action.copy())
         tt = self.tabletop
         tt.begin_step()
         tt.set_gripper(np.clip(tt.gripper_pos + action[:3] * MAX_DELTA, GRIPPER_LOW, GRIPPER_HIGH))

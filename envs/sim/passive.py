@@ -30,12 +30,14 @@ PARK = np.array([0.0, 0.0, 3.0])  # the (unused) gripper waits far above the cam
 
 @dataclass
 class Rollout:
-    """A headless simulation: positions ``(T+1, N, 3)`` per frame, broken flags ``(N,)``, contacts."""
+    """A headless simulation: positions ``(T+1, N, 3)`` per frame (per step for BlockStack), broken
+    flags ``(N,)``, contacts."""
 
     names: list[str]
     positions: np.ndarray
     broken: np.ndarray
-    recorder: ContactRecorder
+    recorder: ContactRecorder | None  # None where contacts are not recorded per physics step (BlockStack)
+    events: list = dataclasses.field(default_factory=list)  # per step, where the env reports events
 
     def touched(self, a: str, b: str) -> bool:
         i, j = self.names.index(a), self.names.index(b)

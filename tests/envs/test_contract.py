@@ -303,3 +303,28 @@ def test_envs_without_images_build_no_renderer():
         env.step(_actions(env, 0, 1)[0])
         assert env.unwrapped._renderers.open == 0, env_id
         env.close()
+
+
+def test_blockstack_counterfactual_replays_and_ground_truth_by_but_for():
+    env = _make("foretell/BlockStack-v0")
+    u = env.unwrapped
+    env.reset(seed=1)
+    act = make_policy(env, "expert", 1)
+    positions = [u._positions()]
+    for _ in range(10):
+        *_, terminated, truncated, _ = env.step(act())
+        positions.append(u._positions())
+        if terminated or truncated:
+            break
+    before = u.get_state()
+    factual = u.counterfactual({})
+    np.testing.assert_array_equal(factual.positions, np.array(positions))  # replay = the episode
+    assert_same(before, u.get_state())  # the env is left as it was
+    heavy = u.counterfactual({f"{u.object_names[0]}.mass": u.space.bounds("mass")[1]})
+    assert heavy.positions.shape == factual.positions.shape
+    truth = u.ground_truth()
+    moved = {v for _, v in truth["total_effect"].out_edges("agent")}
+    grasped = {v for _, v in truth["contacts"].edges("agent")}
+    assert grasped and grasped <= moved
+    with pytest.raises(ValueError, match="needs the actions"):
+        u.counterfactual({}, state=before)
