@@ -33,7 +33,7 @@ def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Cal
             given to a policy other than ``noisy_expert``.
     """
     if policy == "auto":
-        policy = "expert" if hasattr(env.unwrapped, "goal") else "random"
+        policy = "expert" if env.unwrapped.family == "blockstack" else "random"
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; expected one of {POLICIES}")
     if noise != 0.0 and policy != "noisy_expert":
@@ -41,7 +41,7 @@ def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Cal
     if policy == "random":
         env.action_space.seed(seed)
         return env.action_space.sample
-    if not hasattr(env.unwrapped, "goal") or not hasattr(env.unwrapped, "tabletop"):
+    if env.unwrapped.family != "blockstack":
         raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
     low_level = isinstance(env.action_space, gym.spaces.Box)
     if not 0.0 <= noise <= 1.0:
