@@ -12,8 +12,16 @@ The LeRobot copy follows lerobot's v3.0 layout (``CODEBASE_VERSION = "v3.0"``)::
     videos/observation.images.<camera>/chunk-CCC/file-FFF.mp4
 
 Each episode gets its own data file and video file (file index = episode index modulo
-``chunks_size``), so a video's frame k is exactly data row k of that episode: timestamps are
-``frame_index / fps`` and ``from_timestamp`` is 0. Frames and video cannot drift apart.
+``chunks_size``), and ``from_timestamp`` is 0. A row's ``timestamp`` is its frame's simulated
+time since the episode's first frame (``obs/time``, on the 1/fps grid every env steps on;
+``frame_index / fps`` for schema-1 datasets that lack it), and the video shows row k's image from
+that time until the next row's: where frames are 40 ms apart, video frame k is row k; where they
+are not (BlockStack-v0: one frame per skill, seconds apart; puzzles: before and after a 4 s
+attempt), the frame is held, so decoding the video at a row's timestamp gives that row's image
+and the video plays in simulated time. A step that takes no simulated time (a declared
+infeasible goal) is given one video frame, 1/fps after the previous row.
+``next.reward`` and ``next.done`` of row t belong to the transition from frame t to t + 1 (the
+last row, which has no action, repeats ``next.done``).
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ def export_mp4(root: str | Path, out: str | Path, episodes: int | None = None, s
     return written
 
 
-def _features(has_action: bool, has_gripper: bool, size: int, video_key: str) -> dict[str, Any]:
+def _features(action_dim: int | None, has_gripper: bool, size: int, video_key: str) -> dict[str, Any]:
     slots = [f"obj{k}.{f}" for k in range(6) for f in STATE_FIELDS]
     features: dict[str, Any] = {
         video_key: {"dtype": "video", "shape": [size, size, 3], "names": ["height", "width", "channels"],
@@ -76,8 +84,9 @@ def _features(has_action: bool, has_gripper: bool, size: int, video_key: str) ->
     }
     if has_gripper:
         features["observation.gripper"] = {"dtype": "float32", "shape": [4], "names": ["x", "y", "z", "holding"]}
-    if has_action:
-        features["action"] = {"dtype": "float32", "shape": [4], "names": ["dx", "dy", "dz", "grip"]}
+    if action_dim is not None:  # low-level control: gripper deltas and grip; puzzles: the attempt's action
+        names = ["dx", "dy", "dz", "grip"] if has_gripper and action_dim == 4 else None
+        features["action"] = {"dtype": "float32", "shape": [action_dim], "names": names}
     features["next.reward"] = {"dtype": "float32", "shape": [1], "names": None}
     features["next.done"] = {"dtype": "bool", "shape": [1], "names": None}
     for name, dtype in (("timestamp", "float32"), ("frame_index", "int64"), ("episode_index", "int64"),
@@ -86,22 +95,34 @@ def _features(has_action: bool, has_gripper: bool, size: int, video_key: str) ->
     return features
 
 
-def _episode_rows(ep: EpisodeFile, episode: int, start: int, task_index: int, has_action: bool,
-                  has_gripper: bool) -> dict[str, Any]:
+def _video_frames(ep: EpisodeFile) -> np.ndarray:
+    """The video frame (at ``FPS``) where each row starts ``(T,)``: its simulated time since the first
+    frame (``obs/time``; the row index for schema-1 files), at least one frame after the previous row
+    (a step that takes no simulated time, such as ``declare_infeasible``, still gets one frame)."""
+    times = ep.times()
+    if times is None:
+        return np.arange(ep.n_frames, dtype=np.int64)
+    starts = np.rint((times - times[0]) * FPS).astype(np.int64)
+    return np.maximum.accumulate(starts - np.arange(len(starts))) + np.arange(len(starts))
+
+
+def _episode_rows(ep: EpisodeFile, episode: int, start: int, task_index: int, action_dim: int | None,
+                  has_gripper: bool, video_frames: np.ndarray) -> dict[str, Any]:
     n = ep.n_frames
     state = ep.frames("state").reshape(n, -1).astype(np.float32)  # (T, 78)
     reward = np.zeros(n, dtype=np.float32)
-    reward[1:] = ep.h5["reward"][()]
+    reward[:-1] = ep.h5["reward"][()]  # row t: the reward of the step from frame t to t + 1
+    done = np.zeros(n, dtype=bool)
+    done[max(n - 2, 0):] = True  # the last step ends the episode; the final frame (no step) stays done
     rows: dict[str, Any] = {"observation.state": list(state)}
     if has_gripper:
         rows["observation.gripper"] = list(ep.frames("gripper").astype(np.float32))
-    if has_action:  # action t leads from frame t to t+1; the last frame has none: zeros
-        actions = np.zeros((n, 4), dtype=np.float32)
+    if action_dim is not None:  # action t leads from frame t to t+1; the last frame has none: zeros
+        actions = np.zeros((n, action_dim), dtype=np.float32)
         actions[:-1] = ep.actions()
         rows["action"] = list(actions)
-    rows.update({"next.reward": reward, "next.done": np.arange(n) == n - 1,
-                 "timestamp": (np.arange(n) / FPS).astype(np.float32), "frame_index": np.arange(n, dtype=np.int64),
-                 "episode_index": np.full(n, episode, dtype=np.int64),
+    rows.update({"next.reward": reward, "next.done": done, "timestamp": (video_frames / FPS).astype(np.float32),
+                 "frame_index": np.arange(n, dtype=np.int64), "episode_index": np.full(n, episode, dtype=np.int64),
                  "index": np.arange(start, start + n, dtype=np.int64),
                  "task_index": np.full(n, task_index, dtype=np.int64)})
     return rows
@@ -159,10 +180,11 @@ def export_lerobot(root: str | Path, out: str | Path, episodes: int | None = Non
                    progress: Callable[[Iterable], Iterable] | None = None) -> Path:
     """Write a LeRobotDataset v3.0-layout copy of ``root`` under ``out`` (needs ``pyarrow``).
 
-    Frames become ``observation.images.<camera>`` videos (mp4, one per episode) and
-    ``observation.state`` (the (6, 13) object states flattened to 78 floats); low-level control
-    datasets add ``action`` (4,) and ``observation.gripper``; each episode's task is its
-    instruction (planning) or caption (scenarios). Returns ``out``.
+    Frames become ``observation.images.<camera>`` videos (mp4, one per episode, in simulated
+    time) and ``observation.state`` (the (6, 13) object states flattened to 78 floats); low-level
+    control datasets add ``action`` (4,) and ``observation.gripper``, puzzles ``action`` (3,);
+    each episode's task is its instruction (planning, puzzles) or caption (scenarios). Returns
+    ``out``.
     """
     try:
         import pyarrow  # noqa: F401
@@ -178,9 +200,11 @@ def export_lerobot(root: str | Path, out: str | Path, episodes: int | None = Non
         raise ValueError(f"{root} must store rgb and state frames for a LeRobot export")
     indices = _committed(root, episodes)
     with EpisodeFile(root / EPISODE_DIR / episode_name(indices[0])) as first:
-        has_action, has_gripper = first.actions() is not None, "gripper" in first.frame_keys
+        action = first.h5.get("action")
+        action_dim, has_gripper = None if action is None else int(action.shape[1]), "gripper" in first.frame_keys
+    has_action = action_dim is not None
     video_key = f"observation.images.{config.camera}"
-    features = _features(has_action, has_gripper, config.image_size, video_key)
+    features = _features(action_dim, has_gripper, config.image_size, video_key)
     tasks: dict[str, int] = {}
     episode_rows: dict[str, list] = {}
     stats = {k: _RunningStats() for k in (video_key, "observation.state", "next.reward",
@@ -189,17 +213,22 @@ def export_lerobot(root: str | Path, out: str | Path, episodes: int | None = Non
     total = 0
     for new_index, index in enumerate(progress(indices) if progress else indices):
         with EpisodeFile(root / EPISODE_DIR / episode_name(index)) as ep:
-            if (ep.actions() is not None) != has_action or ("gripper" in ep.frame_keys) != has_gripper:
+            action = ep.h5.get("action")
+            if (None if action is None else int(action.shape[1])) != action_dim or \
+                    ("gripper" in ep.frame_keys) != has_gripper:
                 raise ValueError(f"episode {index} ({ep.attrs['env_id']}) has other features than episode "
                                  f"{indices[0]}; export datasets of one action type at a time")
             task = ep.text("instruction") or ep.text("caption") or ep.attrs["env_id"]
             task_index = tasks.setdefault(task, len(tasks))
-            rows = _episode_rows(ep, new_index, total, task_index, has_action, has_gripper)
+            starts = _video_frames(ep)
+            rows = _episode_rows(ep, new_index, total, task_index, action_dim, has_gripper, starts)
             rgb = ep.frames("rgb")
         n = len(rgb)
+        video_rows = np.repeat(np.arange(n), np.diff(starts, append=starts[-1] + 1))  # row shown by each frame
         chunk, file = divmod(new_index, CHUNKS_SIZE)
         _write_parquet(out / _DATA_PATH.format(chunk_index=chunk, file_index=file), rows)
-        write_video(rgb, out / _VIDEO_PATH.format(video_key=video_key, chunk_index=chunk, file_index=file), fps=FPS)
+        write_video(rgb[video_rows], out / _VIDEO_PATH.format(video_key=video_key, chunk_index=chunk,
+                                                               file_index=file), fps=FPS)
         stats[video_key].add(rgb.reshape(-1, 3) / 255.0)
         for key in stats:
             if key != video_key:
@@ -208,7 +237,8 @@ def export_lerobot(root: str | Path, out: str | Path, episodes: int | None = Non
         for key, value in {"episode_index": new_index, "tasks": [task], "length": n, "data/chunk_index": chunk,
                            "data/file_index": file, "dataset_from_index": total, "dataset_to_index": total + n,
                            f"videos/{video_key}/chunk_index": chunk, f"videos/{video_key}/file_index": file,
-                           f"videos/{video_key}/from_timestamp": 0.0, f"videos/{video_key}/to_timestamp": n / FPS,
+                           f"videos/{video_key}/from_timestamp": 0.0,
+                           f"videos/{video_key}/to_timestamp": len(video_rows) / FPS,
                            "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                            "foretell/episode_index": index}.items():
             episode_rows.setdefault(key, []).append(value)

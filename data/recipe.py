@@ -46,7 +46,9 @@ def _task(raw: Any, where: str) -> TaskSpec:
             raise RecipeError(f"{where}: missing required key {required!r}")
     fields = {k: v for k, v in raw.items() if k != "env"}
     try:
-        return TaskSpec(env_id=raw["env"], **fields)
+        spec = TaskSpec(env_id=raw["env"], **fields)
+        spec.check_env()  # a recipe is written to be generated: check it against the env registry now
+        return spec
     except (TypeError, ValueError) as exc:
         raise RecipeError(f"{where}: {exc}") from exc
 

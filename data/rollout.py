@@ -19,7 +19,8 @@ import foretell.envs  # noqa: F401 - registers the envs
 from foretell.envs.measure.episodes import make_policy
 from foretell.envs.measure.qa import questions
 
-from .schema import FPS, DatasetConfig, TaskSpec, episode_seeds
+from .episode_file import STORE_DTYPES
+from .schema import FPS, TIME_KEY, DatasetConfig, TaskSpec, episode_seeds
 
 _ENV_CACHE: dict[tuple, gym.Env] = {}
 
@@ -50,7 +51,7 @@ def _env(config: DatasetConfig, task: TaskSpec) -> gym.Env:
                                   "camera": config.camera, "obs_keys": obs_keys, "render_size": config.image_size}
         if task.max_steps is not None:
             kwargs["max_episode_steps"] = task.max_steps
-            if task.is_scenario:
+            if task.family == "scenario":
                 kwargs["horizon"] = task.max_steps
         _ENV_CACHE[key] = gym.make(task.env_id, **kwargs)
     return _ENV_CACHE[key]
@@ -64,8 +65,31 @@ def _policy(env: gym.Env, task: TaskSpec, policy_seed: int):
     return make_policy(env, name, policy_seed, noise=task.noise if name == "noisy_expert" else 0.0)
 
 
-def _frames(obs: dict, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    return {k: obs[k] for k in keys if k in obs}
+def _append_frame(frames: dict[str, list], obs: dict, info: dict, env_id: str) -> None:
+    """Add one frame: the obs arrays, already in their stored dtypes (segmentation int32 -> int8 is a
+    quarter of the memory; the encoder would convert anyway), and the env's ``info["time"]``."""
+    for key, stack in frames.items():
+        if key == TIME_KEY:
+            if "time" not in info:
+                raise ValueError(f"{env_id} put no 'time' in info: every foretell env reports the simulated "
+                                 "seconds since reset, which datasets store as obs/time")
+            stack.append(float(info["time"]))
+        else:
+            stack.append(np.asarray(obs[key], dtype=STORE_DTYPES.get(key)))
+
+
+def env_features(config: DatasetConfig) -> dict[str, dict[str, Any]]:
+    """What readers need to know about each env of ``config`` without importing it (``meta.json``
+    ``envs``): family, the ``obs/`` keys its episodes hold and its action length (None: JSON only)."""
+    out = {}
+    for task in config.tasks:
+        env = _env(config, task)
+        spaces = env.observation_space.spaces
+        box = isinstance(env.action_space, gym.spaces.Box)
+        out[task.env_id] = {"family": task.family,
+                            "frame_keys": sorted([TIME_KEY, *(k for k in config.obs_keys if k in spaces)]),
+                            "action_dim": int(env.action_space.shape[0]) if box else None}
+    return dict(sorted(out.items()))
 
 
 def _scenario_extras(env: gym.Env, task: TaskSpec, info: dict, policy_seed: int) -> dict[str, Any]:
@@ -84,30 +108,60 @@ def _scenario_extras(env: gym.Env, task: TaskSpec, info: dict, policy_seed: int)
     return out
 
 
+def _puzzle_extras(env: gym.Env, info: dict, objects0: list[dict], times: list[float]) -> tuple[dict, dict]:
+    """JSON fields and ``attempt/`` arrays of a puzzle episode (one attempt, ``envs.puzzles``)."""
+    extras = {"causal_graph": info["causal_graph"], "final_positions": info["final_positions"],
+              "objects": objects0, "attempt": info["attempt"],
+              "outcome": {"success": bool(info["success"]), "violations": info["violations"],
+                          "task_id": info["task_id"], "template": info["template"], "family": info["family"],
+                          "goal": info["puzzle_goal"]}}
+    outcome = getattr(env.unwrapped, "outcome", None)
+    positions = getattr(outcome, "positions", None)  # (F+1, N, 3): centres every 40 ms of the attempt
+    if positions is None:
+        return extras, {}
+    steps = np.arange(len(positions)) / max(len(positions) - 1, 1)
+    return extras, {"positions": positions, "time": times[0] + steps * (times[-1] - times[0])}
+
+
 def collect_episode(config: DatasetConfig, index: int) -> dict[str, Any]:
-    """Run episode ``index`` of ``config`` and return its record for ``encode_episode``."""
+    """Run episode ``index`` of ``config`` and return its record for ``encode_episode``.
+
+    Frames are gathered as one list per key (no per-step dicts, no stacked copy): the encoder
+    writes and releases them chunk by chunk."""
     task_index, task = config.task_of(index)
+    family = task.family
     env_seed, policy_seed = episode_seeds(config.seed, config.split, index)
     env = _env(config, task)
     obs, info = env.reset(seed=env_seed)
-    objects0 = [o.to_dict() for o in env.unwrapped.objects] if not task.is_scenario else None
-    act = _policy(env, task, policy_seed)
-    frames = [_frames(obs, config.obs_keys)]
+    base = env.unwrapped
+    objects0 = None
+    if family == "blockstack":
+        objects0 = [o.to_dict() for o in base.objects]
+    elif family == "puzzle":
+        objects0 = [o.to_dict() for o in base.task.objects]
+    # Puzzles have no expert: their one attempt is a uniformly random action from the policy seed.
+    act = make_policy(env, "random", policy_seed) if family == "puzzle" else _policy(env, task, policy_seed)
+    frames: dict[str, list] = {TIME_KEY: [], **{k: [] for k in config.obs_keys if k in obs}}
+    _append_frame(frames, obs, info, task.env_id)
     events, actions, rewards = [_dumps(info["events"])], [], []
     done = False
     while not done:
         action = act()
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
-        frames.append(_frames(obs, config.obs_keys))
+        _append_frame(frames, obs, info, task.env_id)
         actions.append(action)
         events.append(_dumps(info["events"]))
         rewards.append(reward)
-    base = env.unwrapped
-    if task.is_scenario:
+    attempt: dict[str, np.ndarray] = {}
+    if family == "scenario":
         extras = _scenario_extras(env, task, info, policy_seed)
         label, success = bool(info["contact_label"]), False
         text = {"caption": info["caption"], "instruction": ""}
+    elif family == "puzzle":
+        extras, attempt = _puzzle_extras(env, info, objects0, frames[TIME_KEY])
+        success = label = bool(info["success"])
+        text = {"caption": "", "instruction": base.instruction}
     else:
         success = bool(info["success"])
         label = success
@@ -116,13 +170,13 @@ def collect_episode(config: DatasetConfig, index: int) -> dict[str, Any]:
             "goal": info["goal"], "steps": len(actions)}}
         text = {"caption": "", "instruction": base.instruction}
     extras["interventions"] = [[frame, _jsonable(change)] for frame, change in info.get("interventions", [])]
-    low_level = isinstance(env.action_space, gym.spaces.Box)
+    continuous = isinstance(env.action_space, gym.spaces.Box)
     attrs = {"env_id": task.env_id, "episode_index": index, "env_seed": env_seed, "policy_seed": policy_seed,
              "task_index": task_index, "policy": task.policy, "noise": task.noise, "split": config.split,
-             "space": config.space, "camera": config.camera, "fps": FPS, "n_frames": len(frames),
+             "space": config.space, "camera": config.camera, "fps": FPS, "n_frames": len(frames[TIME_KEY]),
              "label": label, "success": success, "object_names": json.dumps(info["object_names"])}
-    return {"attrs": attrs,
-            "obs": {k: np.stack([f[k] for f in frames]) for k in frames[0]},
-            "action": np.stack(actions).astype(np.float32) if low_level and actions else None,
+    return {"attrs": attrs, "obs": frames,
+            "action": np.stack(actions).astype(np.float32) if continuous and actions else None,
             "action_json": [_dumps(a) for a in actions], "reward": np.asarray(rewards, dtype=np.float32),
-            "events": events, "text": text, "json": {k: _jsonable(v) for k, v in extras.items()}}
+            "events": events, "text": text, "json": {k: _jsonable(v) for k, v in extras.items()},
+            "attempt": attempt}

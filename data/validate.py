@@ -26,21 +26,36 @@ from .schema import (
     META_FILE,
     REWARD_KEY,
     TEXT_KEYS,
+    TIME_KEY,
     DatasetConfig,
     episode_name,
     read_meta,
 )
+
+_LOW_LEVEL_ENV = "foretell/BlockStackLowLevel-v0"  # schema-1 datasets: the one env that stores gripper
 
 
 def _problem(index: int | None, path: Path, message: str) -> dict[str, Any]:
     return {"episode": index, "file": str(path), "problem": message}
 
 
-def _check_lengths(ep: EpisodeFile, config: DatasetConfig, n: int) -> list[str]:
-    h5, issues = ep.h5, []
+def expected_frame_keys(ep: EpisodeFile, config: DatasetConfig, envs: dict[str, dict] | None) -> set[str]:
+    """The ``obs/`` keys episode ``ep`` should hold: from ``meta.json["envs"]`` (schema >= 2), else
+    the schema-1 rule (the configured keys; ``gripper`` for low-level control only)."""
+    feature = (envs or {}).get(ep.attrs["env_id"])
+    if feature is not None:
+        return set(feature["frame_keys"])
     expected = set(config.obs_keys)
-    if ep.attrs["env_id"] != "foretell/BlockStackLowLevel-v0":
+    if ep.attrs["env_id"] != _LOW_LEVEL_ENV:
         expected.discard("gripper")
+    if ep.schema_version >= 2:
+        expected.add(TIME_KEY)
+    return expected
+
+
+def _check_lengths(ep: EpisodeFile, config: DatasetConfig, n: int, envs: dict[str, dict] | None) -> list[str]:
+    h5, issues = ep.h5, []
+    expected = expected_frame_keys(ep, config, envs)
     if set(ep.frame_keys) != expected:
         issues.append(f"frame keys {ep.frame_keys} differ from the dataset's {sorted(expected)}")
     for key in ep.frame_keys:
@@ -78,8 +93,9 @@ def _read_everything(ep: EpisodeFile) -> list[str]:
     return issues
 
 
-def validate_episode(path: Path, index: int, config: DatasetConfig) -> list[dict[str, Any]]:
-    """Problems of one episode file (empty when it is sound)."""
+def validate_episode(path: Path, index: int, config: DatasetConfig,
+                     envs: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+    """Problems of one episode file (empty when it is sound); ``envs`` is ``meta.json["envs"]``."""
     try:
         with EpisodeFile(path) as ep:
             attrs = ep.attrs
@@ -95,7 +111,7 @@ def validate_episode(path: Path, index: int, config: DatasetConfig) -> list[dict
             unknown_json = sorted(set(ep.json_keys()) - set(JSON_KEYS))
             if unknown_json:
                 issues.append(f"unknown JSON fields {unknown_json}")
-            issues += _check_lengths(ep, config, int(attrs["n_frames"]))
+            issues += _check_lengths(ep, config, int(attrs["n_frames"]), envs)
             issues += _read_everything(ep)
     except Exception as exc:  # noqa: BLE001 - truncated/garbled files must be reported, never crash
         kind = "unreadable: truncated or not an HDF5 file" if isinstance(exc, OSError) else "unreadable"
@@ -103,7 +119,7 @@ def validate_episode(path: Path, index: int, config: DatasetConfig) -> list[dict
     return [_problem(index, path, issue) for issue in issues]
 
 
-def _checksums(root: Path) -> dict[str, str]:
+def read_checksums(root: Path) -> dict[str, str]:
     """``relative path -> sha256`` from ``SHA256SUMS`` (empty when absent or unreadable)."""
     try:
         lines = (root / CHECKSUM_FILE).read_text().splitlines()
@@ -129,13 +145,13 @@ def validate_dataset(root: str | Path, progress: Callable[[Iterable], Iterable] 
     problems: list[dict[str, Any]] = []
     missing, valid = [], 0
     indices = range(config.episodes)
-    sums = _checksums(root)
+    sums = read_checksums(root)
     for index in progress(indices) if progress else indices:
         path = root / EPISODE_DIR / episode_name(index)
         if not path.exists():
             missing.append(index)
             continue
-        found = validate_episode(path, index, config)
+        found = validate_episode(path, index, config, meta.envs)
         expected_sum = sums.get(f"{EPISODE_DIR}/{episode_name(index)}")
         if expected_sum and hashlib.sha256(path.read_bytes()).hexdigest() != expected_sum:
             found.append(_problem(index, path, f"bytes differ from the SHA-256 recorded in {CHECKSUM_FILE} "
@@ -154,11 +170,33 @@ def validate_dataset(root: str | Path, progress: Callable[[Iterable], Iterable] 
             "missing": missing, "problems": problems, "stray_files": stray, "status": meta.status}
 
 
+def dataset_counts(config: DatasetConfig, out: Path) -> dict[str, Any]:
+    """Episode, frame, label and size counts over the committed episodes (per env and in total)."""
+    per_env: dict[str, dict[str, Any]] = {}
+    lengths = []
+    for index in range(config.episodes):
+        path = out / EPISODE_DIR / episode_name(index)
+        if not path.exists():
+            lengths.append(0)
+            continue
+        with EpisodeFile(path) as ep:
+            attrs = ep.attrs
+        lengths.append(int(attrs["n_frames"]))
+        row = per_env.setdefault(attrs["env_id"], {"episodes": 0, "frames": 0, "positive": 0, "bytes": 0})
+        row["episodes"] += 1
+        row["frames"] += int(attrs["n_frames"])
+        row["positive"] += int(bool(attrs["label"]))
+        row["bytes"] += path.stat().st_size
+    total = {k: sum(r[k] for r in per_env.values()) for k in ("episodes", "frames", "positive", "bytes")}
+    for row in (*per_env.values(), total):
+        row["label_rate"] = row["positive"] / row["episodes"] if row["episodes"] else None
+        row["bytes_per_frame"] = row["bytes"] / row["frames"] if row["frames"] else None
+    return {"total": total, "per_env": dict(sorted(per_env.items())), "episode_frames": lengths}
+
+
 def dataset_info(root: str | Path) -> dict[str, Any]:
     """Counts, split, space, label balance and sizes of a dataset (from ``meta.json``, refreshed
     from the episode files when the dataset is incomplete)."""
-    from .generate import dataset_counts
-
     root = Path(root)
     meta = read_meta(root)
     counts = meta.counts if meta.status == "complete" and meta.counts else dataset_counts(meta.config, root)
@@ -167,7 +205,7 @@ def dataset_info(root: str | Path) -> dict[str, Any]:
             "split": meta.config.split, "space": meta.config.space, "seed": meta.config.seed,
             "image_size": meta.config.image_size, "obs_keys": list(meta.config.obs_keys),
             "episodes_planned": meta.config.episodes, "tasks": [t.__dict__ for t in meta.config.tasks],
-            "counts": counts, "disk_bytes": total_bytes}
+            "counts": counts, "disk_bytes": total_bytes, "versions": meta.versions, "envs": meta.envs}
 
 
 def info_lines(info: dict[str, Any]) -> list[str]:

@@ -1,12 +1,16 @@
-"""Tiny datasets shared by the data tests (32 px, short horizons: the whole folder runs in ~1 min)."""
+"""Tiny datasets shared by the data tests (32 px or less, short horizons: the folder runs in a few minutes)."""
 
+import json
 import os
 
+import h5py
 import pytest
 
 from foretell.data import DatasetConfig, TaskSpec, generate
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+PUZZLE_IDS = ("foretell/PuzzleLaunch-v0", "foretell/PuzzleTopple-v0", "foretell/PuzzleDrop-v0")
 
 
 def scenario_config(episodes: int = 3, max_steps: int = 8, **kwargs) -> DatasetConfig:
@@ -20,6 +24,19 @@ def low_level_config() -> DatasetConfig:
                          obs_keys=("rgb", "state", "object_mask", "gripper"), seed=3)
 
 
+def mixed_config() -> DatasetConfig:
+    """One episode of every family (episode 1 is BlockStack-v0, 2 low-level control, 3-5 the puzzles)."""
+    tasks = (TaskSpec("foretell/Collide-v0", 1, max_steps=4), TaskSpec("foretell/BlockStack-v0", 1, max_steps=3),
+             TaskSpec("foretell/BlockStackLowLevel-v0", 1, max_steps=4), *(TaskSpec(p, 1) for p in PUZZLE_IDS))
+    return DatasetConfig(tasks=tasks, image_size=16, obs_keys=("rgb", "state", "object_mask", "gripper"), seed=1)
+
+
+def skills_config() -> DatasetConfig:
+    """High-level BlockStack: one frame per skill, seconds of simulated time apart."""
+    return DatasetConfig(tasks=(TaskSpec("foretell/BlockStack-v0", 2, max_steps=3),), image_size=32,
+                         obs_keys=("rgb", "state"), seed=2)
+
+
 @pytest.fixture(scope="session")
 def scenario_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("scenario") / "ds"
@@ -31,6 +48,44 @@ def scenario_dataset(tmp_path_factory):
 def low_level_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("lowlevel") / "ds"
     generate(low_level_config(), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mixed_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mixed") / "ds"
+    generate(mixed_config(), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def skills_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("skills") / "ds"
+    generate(skills_config(), out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def schema1_dataset(scenario_dataset, tmp_path_factory):
+    """``scenario_dataset`` as an older foretell wrote it: schema version 1, no obs/time, no versions or
+    envs in meta.json (SHA256SUMS recomputed, so it is a sound dataset of that version)."""
+    import shutil
+
+    from foretell.data.generate import write_checksums
+    from foretell.data.schema import read_meta
+
+    out = tmp_path_factory.mktemp("schema1") / "ds"
+    shutil.copytree(scenario_dataset, out)
+    for path in sorted((out / "episodes").glob("ep_*.h5")):
+        with h5py.File(path, "r+") as f:
+            del f["obs/time"]
+            f.attrs["schema_version"] = 1
+    meta = json.loads((out / "meta.json").read_text())
+    for key in ("versions", "envs"):
+        meta.pop(key, None)
+    meta["schema_version"] = 1
+    (out / "meta.json").write_text(json.dumps(meta))
+    write_checksums(read_meta(out).config, out)
     return out
 
 

@@ -67,8 +67,11 @@ def test_lerobot_layout(low_level_dataset, tmp_path):
     data = pq.read_table(out / info["data_path"].format(chunk_index=ep["data/chunk_index"],
                                                         file_index=ep["data/file_index"])).to_pydict()
     assert len(data["index"]) == n and data["index"][0] == ep["dataset_from_index"]
-    np.testing.assert_allclose(data["timestamp"], np.arange(n) / 25, atol=1e-6)
+    np.testing.assert_allclose(data["timestamp"], np.arange(n) / 25, atol=1e-6)  # 40 ms control steps
     np.testing.assert_allclose(np.array(data["action"])[:-1], stored["action"], atol=1e-6)
+    # next.reward of row t is the reward of the step from frame t to t+1 (was shifted one row late)
+    np.testing.assert_array_equal(np.array(data["next.reward"])[:-1], stored["reward"])
+    assert data["next.done"][-2:] == [True, True] and not any(data["next.done"][:-2])
     video_key = "observation.images.front"
     video = cv2.VideoCapture(str(out / info["video_path"].format(
         video_key=video_key, chunk_index=ep[f"videos/{video_key}/chunk_index"],
@@ -99,3 +102,36 @@ def test_lerobot_itself_loads_the_export_frame_aligned(scenario_dataset, tmp_pat
     for k, i in enumerate(rows):
         decoded = ds[i]["observation.images.front"].numpy().transpose(1, 2, 0) * 255.0
         assert int(((ours - decoded[None]) ** 2).mean(axis=(1, 2, 3)).argmin()) == k
+
+
+def test_lerobot_timestamps_are_simulated_time(skills_dataset, tmp_path):
+    """BlockStack-v0 frames are one skill (seconds) apart: timestamps follow obs/time, and the video holds each
+    frame until the next, so decoding at a row's timestamp shows that row (before: timestamps were k / 25)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from foretell.data.export import export_lerobot
+
+    out = export_lerobot(skills_dataset, tmp_path / "lr")
+    info = json.loads((out / "meta" / "info.json").read_text())
+    video_key = "observation.images.front"
+    episodes = pq.read_table(out / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    for ep in episodes:
+        stored = read_episode(skills_dataset / "episodes" / f"ep_{ep['foretell/episode_index']:06d}.h5")
+        data = pq.read_table(out / info["data_path"].format(chunk_index=ep["data/chunk_index"],
+                                                            file_index=ep["data/file_index"])).to_pydict()
+        time = stored["obs"]["time"]
+        np.testing.assert_allclose(data["timestamp"], time - time[0], atol=1e-4)
+        assert max(np.diff(data["timestamp"])) > 1.0
+        video = cv2.VideoCapture(str(out / info["video_path"].format(
+            video_key=video_key, chunk_index=ep[f"videos/{video_key}/chunk_index"],
+            file_index=ep[f"videos/{video_key}/file_index"])))
+        frames = []
+        while True:
+            ok, frame = video.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(float))
+        assert len(frames) == round(ep[f"videos/{video_key}/to_timestamp"] * 25) == round(data["timestamp"][-1] * 25) + 1
+        ours = stored["obs"]["rgb"].astype(float)
+        for k, t in enumerate(data["timestamp"]):
+            shown = frames[round(t * 25)]
+            assert int(((ours - shown[None]) ** 2).mean(axis=(1, 2, 3)).argmin()) == k

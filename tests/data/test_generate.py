@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from foretell.data import (
@@ -19,7 +20,7 @@ from foretell.data import (
     validate_dataset,
 )
 
-from .conftest import dataset_bytes, scenario_config
+from .conftest import PUZZLE_IDS, dataset_bytes, scenario_config
 
 CLI = [sys.executable, "-m", "foretell.cli"]
 
@@ -41,6 +42,52 @@ def test_meta_and_episode_content(scenario_dataset):
     assert episode["obs"]["state"].shape == (9, 6, 13) and len(episode["events"]) == 9
     assert episode["text"]["caption"] and episode["json"]["causal_graph"]["directed"]
     assert len(episode["action_json"]) == 8 and episode["action"] is None
+    np.testing.assert_allclose(episode["obs"]["time"], np.arange(9) * 0.04)  # the env's simulated time
+    assert episode["obs"]["time"].dtype == np.float64
+    assert meta.envs == {"foretell/Collide-v0": {"family": "scenario", "action_dim": None, "frame_keys": sorted(
+        ["depth", "object_mask", "properties", "rgb", "segmentation", "state", "time"])}}
+
+
+def test_every_family_generates_puzzles_included(mixed_dataset):
+    """One episode of each family; a puzzle episode is one attempt: the task before, the scene after."""
+    report = validate_dataset(mixed_dataset)
+    assert report["ok"], report["problems"]
+    env_ids = [read_episode(p)["attrs"]["env_id"] for p in sorted((mixed_dataset / "episodes").glob("*.h5"))]
+    assert env_ids[3:] == list(PUZZLE_IDS)
+    for index in (3, 4, 5):
+        episode = read_episode(mixed_dataset / "episodes" / f"ep_{index:06d}.h5")
+        assert episode["attrs"]["n_frames"] == 2 and episode["action"].shape == (1, 3)
+        assert np.all(np.abs(episode["action"]) <= 1.0) and episode["text"]["instruction"]
+        time = episode["obs"]["time"]
+        assert time[0] == 0.0 and time[1] == pytest.approx(4.0)  # one 4 s attempt
+        attempt, n_objects = episode["attempt"], len(episode["attrs"]["object_names"])
+        assert attempt["positions"].shape == (101, n_objects, 3) and attempt["time"][-1] == pytest.approx(time[1])
+        # the attempt starts where the action puts the red ball (object 0); the rest of the scene as shown before
+        np.testing.assert_allclose(attempt["positions"][0, 0], episode["json"]["attempt"]["agent_start"], atol=1e-9)
+        np.testing.assert_allclose(attempt["positions"][0, 1:], episode["obs"]["state"][0, 1:n_objects, :3], atol=1e-9)
+        np.testing.assert_allclose(attempt["positions"][-1], episode["obs"]["state"][1, :n_objects, :3], atol=1e-9)
+        assert episode["json"]["attempt"]["action"] == pytest.approx(episode["action"][0].tolist(), abs=1e-6)
+        assert episode["attrs"]["label"] == episode["json"]["outcome"]["success"] == bool(episode["reward"][0])
+    meta = read_meta(mixed_dataset)
+    assert {env: f["action_dim"] for env, f in meta.envs.items()} == {
+        "foretell/Collide-v0": None, "foretell/BlockStack-v0": None, "foretell/BlockStackLowLevel-v0": 4,
+        **dict.fromkeys(PUZZLE_IDS, 3)}
+    assert "gripper" in meta.envs["foretell/BlockStackLowLevel-v0"]["frame_keys"]
+    assert "gripper" not in meta.envs["foretell/PuzzleDrop-v0"]["frame_keys"]
+
+
+def test_puzzle_options_are_checked():
+    with pytest.raises(ValueError, match="policy must be 'auto' or 'random'"):
+        TaskSpec("foretell/PuzzleDrop-v0", 2, policy="expert").check_env()
+    with pytest.raises(ValueError, match="one attempt"):
+        TaskSpec("foretell/PuzzleDrop-v0", 2, max_steps=3).check_env()
+
+
+def test_skill_frames_are_seconds_apart(skills_dataset):
+    """BlockStack-v0 stores one frame per skill: obs/time says how far apart they are (not 1/25 s)."""
+    for path in sorted((skills_dataset / "episodes").glob("*.h5")):
+        time = read_episode(path)["obs"]["time"]
+        assert np.all(np.diff(time) >= 0) and np.diff(time).max() > 1.0
 
 
 def test_episode_regenerates_alone(scenario_dataset, tmp_path):
@@ -110,6 +157,29 @@ def test_resume_from_the_stored_config_alone(tmp_path):
     config = command_config(None, None, resume_from=Path(out))
     report = generate(config, out, resume=True, progress=False)
     assert (report.generated, report.skipped) == (1, 1)
+
+
+def _graph_file(path, env_id, space):
+    import networkx as nx
+
+    from foretell.envs import save_variable_graph
+
+    graph = nx.DiGraph(level="variable", env=env_id, space=space)
+    graph.add_edge("agent.speed", "patient.moved", weight=1.0)
+    return save_variable_graph(graph, path)
+
+
+def test_variable_graphs_are_checked_before_generating(tmp_path):
+    """Before: a graph for another env or space was refused only after every episode was written."""
+    from foretell.data.generate import check_variable_graphs
+
+    config = scenario_config()
+    good = _graph_file(tmp_path / "good.json", "foretell/Collide-v0", "A")
+    assert list(check_variable_graphs(config, [good])) == ["foretell/Collide-v0/A"]
+    with pytest.raises(ValueError, match=r"other_env\.json: a graph for 'foretell/Drop-v0', but the dataset holds"):
+        check_variable_graphs(config, [good, _graph_file(tmp_path / "other_env.json", "foretell/Drop-v0", "A")])
+    with pytest.raises(ValueError, match=r"other_space\.json: a graph measured in property space 'B'"):
+        check_variable_graphs(config, [_graph_file(tmp_path / "other_space.json", "foretell/Collide-v0", "B")])
 
 
 def test_variable_graphs_are_stored_in_meta(tmp_path):

@@ -37,6 +37,7 @@ def test_recipe_mixes_envs(tmp_path):
     ("tasks:\n  - env: foretell/Nope-v0\n    episodes: 3", "unknown env"),
     ("tasks:\n  - env: foretell/Collide-v0\n    episodes: 3\n    policy: expert", "passive scenario"),
     ("tasks:\n  - env: foretell/BlockStack-v0\n    episodes: 3\n    qa: true", "passive scenarios only"),
+    ("tasks:\n  - env: foretell/PuzzleLaunch-v0\n    episodes: 3\n    policy: expert", "is a puzzle"),
     ("split: val\ntasks:\n  - env: foretell/Collide-v0\n    episodes: 3", "split must be one of"),
     ("colour: red\ntasks: []", r"unknown key\(s\) \['colour'\]"),
     ("tasks: [", "not valid YAML"),

@@ -73,8 +73,8 @@ def test_unknown_schema_is_refused_clearly(copy):
 def test_unknown_episode_schema_is_refused(copy):
     path = copy / "episodes" / "ep_000000.h5"
     with h5py.File(path, "r+") as f:
-        f.attrs["schema_version"] = 2
-    with pytest.raises(SchemaError, match="schema version 2"):
+        f.attrs["schema_version"] = 3
+    with pytest.raises(SchemaError, match="schema version 3"):
         EpisodeFile(path).attrs  # noqa: B018 - opening is what must fail
 
 
