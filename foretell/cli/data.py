@@ -43,7 +43,7 @@ def generate(
     as_json: bool = json_option(),
 ) -> None:
     """Generate a dataset: frames, states, actions, events, text and causal graphs, one file per episode."""
-    from foretell.data.generate import attach_variable_graphs
+    from foretell.data.generate import attach_variable_graphs, check_variable_graphs
     from foretell.data.generate import generate as run_generate
     from foretell.data.recipe import command_config
 
@@ -51,6 +51,8 @@ def generate(
                             space=space, seed=seed, image_size=image_size, camera=None,
                             obs_keys=obs_keys.split(",") if obs_keys else None, policy=policy, noise=noise,
                             max_steps=max_steps, qa=qa, total_effect=total_effect)
+    if variable_graph:
+        check_variable_graphs(config, variable_graph)
     if not resume:
         check_out(out / "meta.json")
     report = run_generate(config, out, workers=workers, backend=backend, resume=resume)

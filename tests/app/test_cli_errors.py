@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -9,6 +11,7 @@ from foretell.cli import app
 
 runner = CliRunner()
 NOWHERE = "/proc/foretell-nope"  # cannot be created, even by root
+GRAPHS = Path(__file__).resolve().parents[2] / "docs" / "graphs"
 
 
 def _mistakes(tmp: str) -> list[tuple[str, list[str], str]]:
@@ -47,6 +50,9 @@ def _mistakes(tmp: str) -> list[tuple[str, list[str], str]]:
          "sound"),
         ("generate-bad-policy", ["generate", "foretell/Collide-v0", "--policy", "genius", "--out", f"{tmp}/ds"],
          "--policy"),
+        ("generate-graph-of-another-env", ["generate", "foretell/Collide-v0", "--episodes", "1", "--out",
+                                           f"{tmp}/ds", "--variable-graph", str(GRAPHS / "GlassBreak-A.json")],
+         "GlassBreak"),
         ("generate-no-recipe", ["generate", "--recipe", f"{tmp}/none.yaml", "--out", f"{tmp}/ds"], "--recipe"),
         ("info-missing", ["data", "info", f"{tmp}/none"], "does not exist"),
         ("info-not-a-dataset", ["data", "info", tmp], "meta.json"),
