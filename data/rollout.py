@@ -8,6 +8,7 @@ worker count and the backend.
 
 from __future__ import annotations
 
+import atexit
 import json
 from typing import Any
 
@@ -49,12 +50,17 @@ def _env(config: DatasetConfig, task: TaskSpec) -> gym.Env:
         obs_keys = tuple(k for k in config.obs_keys if k != "gripper")
         kwargs: dict[str, Any] = {"space": config.space, "image_size": config.image_size,
                                   "camera": config.camera, "obs_keys": obs_keys, "render_size": config.image_size}
-        if task.max_steps is not None:
-            kwargs["max_episode_steps"] = task.max_steps
-            if task.family == "scenario":
-                kwargs["horizon"] = task.max_steps
+        if task.max_steps is not None and task.family != "puzzle":  # a puzzle is one step
+            kwargs["horizon" if task.family == "scenario" else "max_steps"] = task.max_steps
         _ENV_CACHE[key] = gym.make(task.env_id, **kwargs)
     return _ENV_CACHE[key]
+
+
+@atexit.register
+def close_envs() -> None:
+    """Close the cached envs (their renderers hold OpenGL contexts); runs at process exit."""
+    while _ENV_CACHE:
+        _ENV_CACHE.popitem()[1].close()
 
 
 def _policy(env: gym.Env, task: TaskSpec, policy_seed: int):
