@@ -29,7 +29,8 @@ def generate(
                                             "state,properties,object_mask]; add gripper for low-level control."),
     policy: Literal["auto", "passive", "expert", "noisy_expert", "random"] = typer.Option(
         None, help="auto | passive | expert | noisy_expert | random [default: auto]."),
-    noise: float = typer.Option(None, min=0.0, help="noisy_expert: action noise std / random-skill probability."),
+    noise: float = typer.Option(None, min=0.0, max=1.0, help="noisy_expert: share of perturbed low-level steps / random-skill "
+                                                   "probability, in [0, 1]."),
     max_steps: int = typer.Option(None, min=1, help="Cap on steps (scenario horizon in frames)."),
     qa: bool = typer.Option(False, "--qa", help="Store QA pairs (scenarios; costs re-simulations)."),
     total_effect: bool = typer.Option(False, "--total-effect", help="Store but-for total-effect graphs "
