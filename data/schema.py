@@ -73,7 +73,7 @@ class TaskSpec:
         policy: ``auto`` (passive scenarios watch, BlockStack envs use the expert, puzzles attempt
             uniformly random actions), ``passive``, ``expert``, ``noisy_expert`` or ``random``.
         noise: for ``noisy_expert``: the share of low-level steps perturbed (held random
-            gripper motions, ``envs.measure.episodes.PerturbedExpert``), and the probability that
+            gripper motions, ``envs.blockstack.expert.PerturbedExpert``), and the probability that
             a high-level action is replaced by a random one.
         max_steps: cap on steps per episode (scenarios: their horizon in frames); None keeps the
             env's default. Puzzles take exactly one step (one attempt).
