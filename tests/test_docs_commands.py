@@ -14,8 +14,9 @@ from foretell.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"--episodes": "2", "--seeds": "2", "--attempts": "2"}
-AT_LEAST = {("eval", "first-frame"): {"--episodes": "10"}}
-EXTRA = {("eval", "puzzles"): ["--tasks-per-template", "1"], ("generate",): ["--image-size", "32"]}
+AT_LEAST = {("eval", "first-frame"): {"--episodes": "24"}}
+EXTRA = {("eval", "puzzles"): ["--tasks-per-template", "1"], ("eval", "first-frame"): ["--folds", "2"],
+         ("generate",): ["--image-size", "32"]}
 
 
 def shell_commands(text: str) -> list[list[str]]:
@@ -43,8 +44,8 @@ def shrink(argv: list[str]) -> list[str]:
     group = tuple(argv[:2]) if argv[:1] in (["eval"], ["data"], ["envs"]) else tuple(argv[:1])
     small = {**SMALL, **AT_LEAST.get(group, {})}
     out = [small[argv[i - 1]] if i and argv[i - 1] in small else a for i, a in enumerate(argv)]
-    if group == ("generate",) and not out[1].startswith("--"):
-        out += ["--max-steps", "8"]  # a recipe sets it per task (below)
+    if group == ("generate",) and not out[1].startswith("--") and "Puzzle" not in out[1]:
+        out += ["--max-steps", "8"]  # a recipe sets it per task (below); a puzzle is one attempt
     return out + EXTRA.get(group, [])
 
 
@@ -54,7 +55,7 @@ def _small_recipes(folder: Path) -> None:
     for recipe in (ROOT / "recipes").glob("*.yaml"):
         raw = yaml.safe_load(recipe.read_text())
         for task in raw["tasks"]:
-            task.update(episodes=1, max_steps=8)
+            task.update(episodes=1, **({} if "Puzzle" in task["env"] else {"max_steps": 8}))
         (folder / "recipes" / recipe.name).write_text(yaml.safe_dump(raw))
 
 
