@@ -113,7 +113,9 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         action_kind: ``none`` (scenarios), ``vector`` (BlockStackLowLevel) or ``skill`` (BlockStack).
         hidden_dim, num_layers, num_heads, mlp_ratio: transformer size.
         sigma_data, sigma_min, sigma_max, rho: EDM noise parameters (data are normalised to unit
-            variance, hence ``sigma_data = 1``).
+            variance, hence ``sigma_data = 1``). ``sigma_max`` only matters for sampling: 20, not
+            EDM's 80, because a 1-4 step sampler's first step then starts from a noise level the
+            training distribution covers (measured on Collide: docs/worldmodel.md).
         p_mean, p_std: training noise levels, ``ln sigma ~ N(p_mean, p_std^2)`` (DIAMOND's values).
         fps: frame rate of the training data (for read-outs and baselines).
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
@@ -123,7 +125,7 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, history: int = 4, horizon: int = 12, property_dim: int = 14, action_kind: str = "none",
                  hidden_dim: int = 128, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
-                 sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
+                 sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 20.0, rho: float = 7.0,
                  p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, stats: dict | None = None) -> None:
         super().__init__()
         for name, value in (("history", history), ("horizon", horizon), ("property_dim", property_dim),

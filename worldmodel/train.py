@@ -271,13 +271,14 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path 
         ema.step(model.parameters())
         last_loss = _mean_over_ranks(loss.detach(), world)
         log.add(step, last_loss, float(grad_norm), optimizer.param_groups[0]["lr"], config.batch_size * world)
-        if step % config.log_every == 0 or step == config.steps:
+        saving = step % config.checkpoint_every == 0 or step == config.steps
+        if saving or step % config.log_every == 0:  # a line at every checkpoint: a resumed run averages alike
             log.flush(step)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{last_loss:.4f}")
         if on_step is not None:
             on_step(step, last_loss)
-        if step % config.checkpoint_every == 0 or step == config.steps:
+        if saving:
             if rank == 0:
                 write_checkpoint(run, step, model, dict(zip(names, ema.shadow_params, strict=True)), optimizer,
                                  {"ema": {"optimization_step": ema.optimization_step, "decay": config.ema_decay},

@@ -160,3 +160,35 @@ def test_tensorboard_scalars_are_written(collide_dataset, tmp_path):
     pytest.importorskip("tensorboard")
     train(_config(collide_dataset, tmp_path / "tb", steps=2))
     assert list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_matches_the_uninterrupted_run(collide_dataset, tmp_path):
+    """The real thing: the CLI in a subprocess, SIGKILLed mid-run, then --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = "120"
+    args = ["train", "world", "--data", str(collide_dataset), "--steps", steps, "--history", "2", "--horizon", "3",
+            "--batch-size", "4", "--checkpoint-every", "5", "--device", "cpu"]
+    run = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MUJOCO_GL": "egl"}
+    proc = subprocess.Popen([sys.executable, "-m", "foretell.cli", *args, "--out", str(run)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step_00000015").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert int(json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"]) < int(steps)
+    resumed = CliRunner().invoke(app, [*args, "--out", str(run), "--resume", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    reference = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "reference"), "--json"])
+    assert reference.exit_code == 0, reference.output
+    assert _losses(run) == _losses(tmp_path / "reference")
+    assert json.loads((run / "summary.json").read_text())["weights_digest_per_rank"] == \
+        json.loads((tmp_path / "reference" / "summary.json").read_text())["weights_digest_per_rank"]
