@@ -39,7 +39,7 @@ import numpy as np
 from foretell.data import EpisodeFile, read_meta
 from foretell.metrics import auroc, binary_metrics
 
-MIN_PREFIX = 4  # observed frames at least (0.12 s of motion): fewer do not show where things go
+MIN_PREFIX = 3  # observed frames at least: the fewest that show an acceleration (two velocity differences)
 LEAD = 2  # frames between the cut and the first contact; chosen on space-A validation seeds (docs/ocp.md)
 METRICS = ("accuracy", "auroc", "ece", "brier")
 BASELINES = ("majority", "constant_velocity", "cut_classifier", "simulator")
