@@ -27,13 +27,12 @@ import networkx as nx
 import numpy as np
 from gymnasium import spaces
 
-from ..sim.env_base import ForetellEnv
+from ..sim.env_base import PassiveSimEnv
 from ..sim.ground_truth import closure_agreement
 from ..sim.interventions import plan_interventions
 from ..sim.observations import IMAGE_KEYS, OBJECT_KEYS, observation_space, observe
 from ..sim.passive import PassiveSim, Rollout, simulate, total_effect
 from ..sim.properties import get_space
-from ..sim.scene import ObjectSpec
 from .core import (
     AGENT,
     FRAMES,
@@ -59,7 +58,7 @@ def stored_tasks(template: str) -> list[dict]:
     return TASKS[template]
 
 
-class PuzzleEnv(ForetellEnv):
+class PuzzleEnv(PassiveSimEnv):
     """Base of the puzzle envs; subclasses set ``puzzle``. See the module docstring."""
 
     family = "puzzle"
@@ -82,22 +81,6 @@ class PuzzleEnv(ForetellEnv):
     def split(self) -> str:
         """The template split fresh tasks come from: train in space A, held-out in space B."""
         return SPLIT_OF_SPACE[self.space.name]
-
-    @property
-    def object_names(self) -> list[str]:
-        return list(self.sim.names0) if self.sim else []
-
-    @property
-    def objects(self) -> list[ObjectSpec]:
-        return [dataclasses.replace(o) for o in self.sim.objects] if self.sim else []
-
-    @property
-    def present(self) -> np.ndarray:
-        return self.sim.present if self.sim else np.zeros(0, dtype=bool)
-
-    @property
-    def _started(self) -> bool:
-        return self.sim is not None
 
     # ------------------------------------------------------------------ tasks
     def _select_task(self, options: dict) -> PuzzleTask:
@@ -242,9 +225,6 @@ class PuzzleEnv(ForetellEnv):
                 "action_high": list(family.action_high)}
 
     # ------------------------------------------------------------------ rendering
-    def _render_source(self) -> tuple:
-        return self.sim.scene.model, self.sim.data, self.sim.geom_owner
-
     def _render(self, sim: PassiveSim) -> np.ndarray:
         return self._renderers.get(sim.scene.model, self.render_size, sim.geom_owner).rgb(sim.data, self.camera)
 

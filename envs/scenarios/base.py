@@ -30,7 +30,7 @@ from gymnasium import spaces
 
 from ..sim import physics
 from ..sim.captions import caption
-from ..sim.env_base import ForetellEnv, scene_key
+from ..sim.env_base import PassiveSimEnv, scene_key
 from ..sim.ground_truth import closure_agreement
 from ..sim.interventions import intervene_now, plan_interventions
 from ..sim.observations import IMAGE_KEYS, MAX_OBJECTS, OBJECT_KEYS, observation_space, observe
@@ -56,7 +56,7 @@ def _is_prevention(factual: Rollout, counterfactual: Rollout, name: str) -> bool
     return False
 
 
-class ScenarioEnv(ForetellEnv):
+class ScenarioEnv(PassiveSimEnv):
     """Base class; see the module docstring. Subclasses implement ``sample_scene``."""
 
     family = "scenario"
@@ -91,22 +91,6 @@ class ScenarioEnv(ForetellEnv):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ names
-    @property
-    def object_names(self) -> list[str]:
-        """The scene's objects as it started (pieces of a broken object count as that object)."""
-        return list(self.sim.names0) if self.sim else []
-
-    @property
-    def objects(self) -> list[ObjectSpec]:
-        return [dataclasses.replace(o) for o in self.sim.objects] if self.sim else []
-
-    @property
-    def present(self) -> np.ndarray:
-        return self.sim.present if self.sim else np.zeros(0, dtype=bool)
-
-    @property
-    def _started(self) -> bool:
-        return self.sim is not None
 
     @property
     def scene(self):
@@ -297,9 +281,6 @@ class ScenarioEnv(ForetellEnv):
         self._upright = state["upright"].copy()
         self._positions = [p.copy() for p in state["positions"]]
         self.interventions = copy.deepcopy(state["interventions"])
-
-    def _render_source(self) -> tuple:
-        return self.scene.model, self.data, self.sim.geom_owner
 
     def record_frames(self, frames: list | None) -> None:
         self._frame_callback = None if frames is None else (lambda: frames.append(self.snapshot_frame()))

@@ -28,6 +28,7 @@ over); ``truncated`` comes from ``max_steps``, counted by the env itself (not by
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ import gymnasium as gym
 import numpy as np
 
 from .observations import IMAGE_KEYS, check_options
+from .passive import PassiveSim
 from .properties import PropertySpace, get_space
 from .render import RendererCache, SceneRenderer
 from .scene import ObjectSpec
@@ -188,3 +190,29 @@ class ForetellEnv(gym.Env):
 
     def close(self) -> None:
         self._renderers.close()
+
+
+class PassiveSimEnv(ForetellEnv):
+    """A ``ForetellEnv`` whose scene is a ``PassiveSim`` in ``self.sim`` (scenarios and puzzles):
+    objects, presence and rendering come from it (pieces of a broken object count as that object)."""
+
+    sim: PassiveSim | None = None
+
+    @property
+    def object_names(self) -> list[str]:
+        return list(self.sim.names0) if self.sim else []
+
+    @property
+    def objects(self) -> list[ObjectSpec]:
+        return [dataclasses.replace(o) for o in self.sim.objects] if self.sim else []
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.sim.present if self.sim else np.zeros(0, dtype=bool)
+
+    @property
+    def _started(self) -> bool:
+        return self.sim is not None
+
+    def _render_source(self) -> tuple:
+        return self.sim.scene.model, self.sim.data, self.sim.geom_owner
