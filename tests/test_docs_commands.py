@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from foretell.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {"--episodes": "2", "--seeds": "2", "--attempts": "2"}
+SMALL = {"--episodes": "2", "--seeds": "2", "--attempts": "2", "--steps": "3"}
 AT_LEAST = {("eval", "first-frame"): {"--episodes": "24"}}
 EXTRA = {("eval", "puzzles"): ["--tasks-per-template", "1"], ("eval", "first-frame"): ["--folds", "2"],
          ("generate",): ["--image-size", "32"]}
