@@ -1,0 +1,163 @@
+"""World-model speed against the simulator on the same work, measured in the same run.
+
+- imagined transitions/s of the object diffusion model (default config, 4 Euler steps, 8
+  samples) at batch 1 and at a planner-sized batch, for a passive model (one transition = one
+  40 ms frame of a 6-object scene) and a skill model (one transition = one BlockStack skill);
+- the simulator's own rate on that work: scenario frames/s (state only, and with 64 px RGB
+  rendering) and BlockStack-v0 skill steps/s (the expert acting, state only);
+- training samples/s (forward + backward + AdamW step, batch 64).
+
+Weights are random: speed does not depend on them. Prints a table and writes JSON.
+
+    MUJOCO_GL=egl python benchmarks/worldmodel.py --out runs/bench/worldmodel.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+import foretell.envs  # noqa: F401 - registers the envs
+from foretell.envs.measure.episodes import make_policy
+from foretell.runtime import atomic_write_json, resolve_device
+from foretell.worldmodel import ObjectDiffusionModel
+from foretell.worldmodel.actions import action_dim
+
+OBJECTS = 6
+
+
+def scenario_frames_per_s(obs_keys: tuple[str, ...], episodes: int) -> float:
+    """Collide-v0 frames/s through env.step (75 frames an episode)."""
+    env = gym.make("foretell/Collide-v0", obs_keys=obs_keys, image_size=64)
+    frames, wall = 0, 0.0
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        start, done = time.perf_counter(), False
+        while not done:
+            *_, terminated, truncated, _ = env.step(0)
+            frames, done = frames + 1, terminated or truncated
+        wall += time.perf_counter() - start
+    env.close()
+    return frames / wall
+
+
+def skill_steps_per_s(episodes: int) -> float:
+    """BlockStack-v0 skill steps/s with the expert acting (each: a skill, then settling)."""
+    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
+    steps, wall = 0, 0.0
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        act, done = make_policy(env, "expert", seed), False
+        while not done:
+            action = act()
+            if action["skill"] == "declare_infeasible":  # simulates nothing
+                break
+            start = time.perf_counter()
+            *_, terminated, truncated, _ = env.step(action)
+            wall += time.perf_counter() - start
+            steps, done = steps + 1, terminated or truncated
+    env.close()
+    return steps / wall
+
+
+def _inputs(model: ObjectDiffusionModel, batch: int, device: str) -> dict[str, torch.Tensor]:
+    cfg = model.config
+    g = torch.Generator().manual_seed(0)
+    inputs = {"history": torch.randn(batch, cfg.history, OBJECTS, 13, generator=g),
+              "properties": torch.rand(batch, OBJECTS, cfg.property_dim, generator=g),
+              "mask": torch.ones(batch, OBJECTS, dtype=torch.bool)}
+    inputs["history"][..., 3:7] = torch.nn.functional.normalize(inputs["history"][..., 3:7], dim=-1)
+    a = action_dim(cfg.action_kind)
+    inputs["actions"] = torch.rand(batch, cfg.horizon, a, generator=g) if a else None
+    return {k: (v.to(device) if v is not None else None) for k, v in inputs.items()}
+
+
+@torch.no_grad()
+def transitions_per_s(model: ObjectDiffusionModel, batch: int, samples: int, steps: int, repeats: int) -> float:
+    """Imagined transitions/s: batch x samples x H future states per ``sample`` call."""
+    x = _inputs(model, batch, str(model.device))
+    g = torch.Generator().manual_seed(1)
+    model.sample(x["history"], x["properties"], x["mask"], x["actions"], samples, steps, g)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.sample(x["history"], x["properties"], x["mask"], x["actions"], samples, steps, g)
+    return repeats * batch * samples * model.config.horizon / (time.perf_counter() - start)
+
+
+def training_samples_per_s(model: ObjectDiffusionModel, batch: int, repeats: int) -> float:
+    x = _inputs(model, batch, str(model.device))
+    cfg = model.config
+    x["future"] = torch.randn(batch, cfg.horizon, OBJECTS, 13, device=model.device)
+    x["future"][..., 3:7] = torch.nn.functional.normalize(x["future"][..., 3:7], dim=-1)
+    x["properties_known"] = torch.ones(batch, device=model.device)
+    if x["actions"] is None:
+        del x["actions"]
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(2)
+    model.train()
+    for k in range(repeats + 1):
+        if k == 1:
+            start = time.perf_counter()  # the first step warms up
+        loss = model.training_loss(x, g)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    return repeats * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--episodes", type=int, default=6, help="simulator episodes per measurement")
+    parser.add_argument("--planner-batch", type=int, default=64, help="candidate plans imagined in one call")
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4, help="sampling steps")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/worldmodel.json"))
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+
+    sim = {"scenario_frames_per_s_state": scenario_frames_per_s(("state",), args.episodes),
+           "scenario_frames_per_s_rgb64": scenario_frames_per_s(("rgb", "state"), args.episodes),
+           "blockstack_skill_steps_per_s": skill_steps_per_s(args.episodes)}
+    rows, models = [], {}
+    for kind, reference in (("none", "scenario_frames_per_s_rgb64"), ("skill", "blockstack_skill_steps_per_s")):
+        model = ObjectDiffusionModel(action_kind=kind).to(device).eval()
+        models[kind] = {"parameters": sum(p.numel() for p in model.parameters()),
+                        "train_samples_per_s": training_samples_per_s(model, 64, args.repeats)}
+        for batch in (1, args.planner_batch):
+            rate = transitions_per_s(model, batch, args.samples, args.steps, args.repeats)
+            rows.append({"kind": kind, "batch": batch, "samples": args.samples, "sampling_steps": args.steps,
+                         "transitions_per_s": rate, "simulator_reference": reference,
+                         "ratio_to_simulator": rate / sim[reference],
+                         **({"ratio_to_simulator_state_only": rate / sim["scenario_frames_per_s_state"]}
+                            if kind == "none" else {})})
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
+              or platform.machine(), "torch_threads": torch.get_num_threads(), "device": device,
+              "simulator": sim, "models": models, "imagination": rows, "args": {k: str(v) for k, v in
+                                                                                 vars(args).items()}}
+    print(f"simulator: Collide {sim['scenario_frames_per_s_state']:.0f} frames/s (state), "
+          f"{sim['scenario_frames_per_s_rgb64']:.0f} frames/s (64 px rgb); BlockStack "
+          f"{sim['blockstack_skill_steps_per_s']:.2f} skill steps/s")
+    for kind, info in models.items():
+        print(f"model {kind}: {info['parameters']:,} parameters, training {info['train_samples_per_s']:.0f} samples/s")
+    print(f"{'model':6s} {'batch':>5s} {'transitions/s':>14s}  ratio to the simulator")
+    for r in rows:
+        extra = (f"; {r['ratio_to_simulator_state_only']:.2f}x the state-only simulator"
+                 if "ratio_to_simulator_state_only" in r else "")
+        print(f"{r['kind']:6s} {r['batch']:5d} {r['transitions_per_s']:14.0f}  {r['ratio_to_simulator']:8.1f}x "
+              f"({r['simulator_reference']}){extra}")
+    atomic_write_json(args.out, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
