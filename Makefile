@@ -31,6 +31,7 @@ bench: install
 	$(PY) benchmarks/envs.py --out runs/bench/envs.json
 	$(PY) benchmarks/ground_truth.py --out runs/bench/ground_truth.json
 	$(PY) benchmarks/data.py --out runs/bench/data.json
+	$(PY) benchmarks/worldmodel.py --out runs/bench/worldmodel.json
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
