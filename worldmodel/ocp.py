@@ -399,6 +399,29 @@ def choose_lead(val_dirs: Sequence[str | Path], leads: Sequence[int] = tuple(ran
     return {"lead": max(ok) if ok else None, "band": list(band), "table": table}
 
 
+def markdown(result: dict) -> str:
+    """The label-rate and baseline tables of an ``evaluate_baselines`` result, as docs/ocp.md shows them."""
+    def num(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = ["| space | family | episodes | excluded (early contact) | label rate before -> after cut | "
+             "mean cut frame | cut-time AUROC |", "|---|---|---|---|---|---|---|"]
+    for space, fams in result["label_rates"].items():
+        for fam, t in fams.items():
+            lines.append(f"| {space} | {fam} | {t['episodes']} | {t['episodes'] - t['kept']} "
+                         f"({t['excluded_share']:.0%}) | {t['label_rate_before']:.2f} -> **{t['label_rate']:.2f}** | "
+                         f"{t['cut_frame_mean']:.1f} | {t['cut_time_auroc']:.2f} |")
+    lines += ["", "| space | family | baseline | n | accuracy | AUROC | ECE | Brier | final-pos. error (m) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for space, fams in result["results"].items():
+        for fam, by_name in fams.items():
+            for name, m in by_name.items():
+                lines.append(f"| {space} | {fam} | {name} | {m['episodes']} | {num(m['accuracy'])} | "
+                             f"{num(m['auroc'])} | {num(m['ece'])} | {num(m['brier'])} | "
+                             f"{num(m['final_position_error'])} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m foretell.worldmodel.ocp lead VAL...`` or ``... eval --train A... --test T...``."""
     parser = argparse.ArgumentParser(prog="python -m foretell.worldmodel.ocp", description=__doc__.split("\n")[0])
@@ -414,6 +437,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for p in (lead_p, eval_p):
         p.add_argument("--min-prefix", type=int, default=MIN_PREFIX)
         p.add_argument("--out", help="write the JSON here too")
+    eval_p.add_argument("--markdown", action="store_true", help="print the docs/ocp.md tables, not JSON")
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -425,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = json.dumps(result, indent=1, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
     if args.out:
         Path(args.out).write_text(text)
-    print(text)
+    print(markdown(result) if getattr(args, "markdown", False) else text)
 
 
 if __name__ == "__main__":
