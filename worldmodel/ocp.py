@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,14 +105,14 @@ def _contact_cut(path: Path, lead: int, min_prefix: int) -> EpisodeCut:
     return EpisodeCut(str(path), attrs["env_id"], attrs["space"], int(attrs["env_seed"]), label, frame, cut, excluded)
 
 
-def cut_dataset(path: str | Path, lead: int = LEAD, min_prefix: int = MIN_PREFIX, seed: int = 0,
+def cut_dataset(path: str | Path, lead: int | Mapping[str, int] = LEAD, min_prefix: int = MIN_PREFIX, seed: int = 0,
                 reference_cuts: Sequence[int] | None = None) -> list[EpisodeCut]:
     """Cut every episode of one scenario dataset (one env, one space) by the rule above.
 
     Args:
         path: dataset directory made by ``foretell generate`` with ``state`` and ``object_mask``.
         lead: frames between the cut and the first agent-patient contact (>= 1, so a cut never
-            shows the contact).
+            shows the contact), or a lead per family (``{"Collide": 8, ...}``).
         min_prefix: fewest observed frames (>= 1); contact episodes that would show fewer are excluded.
         seed: benchmark seed; a no-contact episode's cut depends on it and on the episode's seed only.
         reference_cuts: cut frames no-contact episodes draw from (default: this dataset's contact cuts).
@@ -121,12 +121,17 @@ def cut_dataset(path: str | Path, lead: int = LEAD, min_prefix: int = MIN_PREFIX
         ValueError: bad arguments, a file missing what the rule needs (named), a dataset mixing
             envs or spaces, or no contact episode to take no-contact cut times from.
     """
+    root = Path(path)
+    meta = read_meta(root)  # refuses an unknown schema
+    if isinstance(lead, Mapping):
+        family = meta.config.tasks[0].env_id.split("/")[-1].removesuffix("-v0")
+        if family not in lead:
+            raise ValueError(f"no lead for {family} ({root}); leads given for {sorted(lead)}")
+        lead = lead[family]
     if lead < 1:
         raise ValueError(f"lead must be >= 1 frame (a cut must stop before the contact), got lead={lead}")
     if min_prefix < 1:
         raise ValueError(f"min_prefix must be >= 1 frame, got min_prefix={min_prefix}")
-    root = Path(path)
-    read_meta(root)  # refuses an unknown schema
     files = sorted((root / "episodes").glob("ep_*.h5"))
     if not files:
         raise ValueError(f"{root} holds no episodes")
@@ -330,7 +335,8 @@ def predict_family(train: Sequence[EpisodeCut], test: Sequence[EpisodeCut], seed
     return out
 
 
-def evaluate_baselines(train_dirs: Sequence[str | Path], test_dirs: Sequence[str | Path], lead: int = LEAD,
+def evaluate_baselines(train_dirs: Sequence[str | Path], test_dirs: Sequence[str | Path],
+                       lead: int | Mapping[str, int] = LEAD,
                        min_prefix: int = MIN_PREFIX, seed: int = 0, simulator: bool = True) -> dict:
     """predict-ocp-v0 for the non-learned baselines, per family and overall (JSON-ready).
 
@@ -385,9 +391,11 @@ def evaluate_baselines(train_dirs: Sequence[str | Path], test_dirs: Sequence[str
 def choose_lead(val_dirs: Sequence[str | Path], leads: Sequence[int] = tuple(range(1, 11)),
                 min_prefix: int = MIN_PREFIX, band: tuple[float, float] = (0.35, 0.65)) -> dict:
     """The largest lead (the hardest question) for which every family's label rate after the cut
-    stays within ``band`` on the given validation datasets (space A, never test seeds).
+    stays within ``band`` on the given validation datasets (space A, never test seeds), and the
+    largest such lead family by family.
 
-    Returns ``{"lead": chosen or None, "table": {lead: {family: label_table}}}``.
+    Returns ``{"lead": chosen or None, "per_family": {family: lead or None}, "table": {lead:
+    {family: label_table}}}``.
     """
     table = {}
     for lead in leads:
@@ -395,8 +403,13 @@ def choose_lead(val_dirs: Sequence[str | Path], leads: Sequence[int] = tuple(ran
         for d in val_dirs:
             cuts = cut_dataset(d, lead, min_prefix)
             table[lead][cuts[0].family] = label_table(cuts)
-    ok = [lead for lead in leads if all(band[0] <= r["label_rate"] <= band[1] for r in table[lead].values())]
-    return {"lead": max(ok) if ok else None, "band": list(band), "table": table}
+    def fits(r: dict) -> bool:
+        return band[0] <= r["label_rate"] <= band[1]
+
+    ok = [lead for lead in leads if all(fits(r) for r in table[lead].values())]
+    families = table[leads[0]] if leads else {}
+    per_family = {f: max((lead for lead in leads if fits(table[lead][f])), default=None) for f in families}
+    return {"lead": max(ok) if ok else None, "per_family": per_family, "band": list(band), "table": table}
 
 
 def markdown(result: dict) -> str:

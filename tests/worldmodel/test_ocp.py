@@ -111,3 +111,10 @@ def test_bad_arguments_are_named(train_set):
         ocp.cut_dataset(train_set, lead=0)
     with pytest.raises(ValueError, match="min_prefix"):
         ocp.cut_dataset(train_set, min_prefix=0)
+
+
+def test_a_lead_per_family(train_set):
+    by_family = ocp.cut_dataset(train_set, lead={"Collide": 3, "Roll": 9})
+    assert [c.cut for c in by_family] == [c.cut for c in ocp.cut_dataset(train_set, lead=3)]
+    with pytest.raises(ValueError, match="no lead for Collide"):
+        ocp.cut_dataset(train_set, lead={"Roll": 9})
