@@ -172,15 +172,16 @@ def cut_time_auroc(cuts: Sequence[EpisodeCut]) -> float:
 
 # ---------------------------------------------------------------------------- what the prefix shows
 def _episode_view(cut: EpisodeCut) -> dict:
-    """States ``(T, 6, 13)``, mask ``(6,)``, object specs and agent/patient rows of a cut episode."""
+    """States ``(T, 6, 13)``, times ``(T,)``, mask ``(N,)``, object specs and agent/patient rows."""
     from foretell.envs.sim.scene import ObjectSpec
 
     with EpisodeFile(cut.path) as ef:
         state, mask = ef.frames("state"), ef.frames("object_mask")[0].astype(bool)
+        times = ef.times() if ef.times() is not None else np.arange(len(state)) / ef.attrs["fps"]  # schema 1: no obs/time
         names, outcome = ef.attrs["object_names"], ef.json("outcome")
         objects = {o["name"]: ObjectSpec(**o) for o in ef.json("objects")}
     specs = [objects[n] for n in names]
-    return {"state": state, "mask": mask[: len(names)], "specs": specs, "names": names,
+    return {"state": state, "time": times, "mask": mask[: len(names)], "specs": specs, "names": names,
             "agent": names.index(outcome["agent"]), "patient": names.index(outcome["patient"])}
 
 
@@ -200,7 +201,7 @@ def cut_features(view: dict, cut: int) -> np.ndarray:
     offset, rel_v = s[p, :3] - s[a, :3], s[p, 7:10] - s[a, 7:10]
     dist = np.linalg.norm(offset)
     closing = -float(offset @ rel_v) / max(dist, 1e-9)
-    return np.concatenate([rows.ravel(), offset, [dist], rel_v, [closing, cut * 0.04]])
+    return np.concatenate([rows.ravel(), offset, [dist], rel_v, [closing, view["time"][cut]]])
 
 
 def _overlap(specs: list, i: int, j: int, pos_i: np.ndarray, pos_j: np.ndarray) -> np.ndarray:
@@ -216,8 +217,8 @@ def constant_velocity(view: dict, cut: int) -> tuple[bool, np.ndarray]:
     below resting on the table) to the last frame. Returns (contact predicted, final positions
     ``(N, 3)``): contact when agent and patient overlap at any future frame."""
     s, specs = view["state"], view["specs"]
-    n, horizon = len(specs), s.shape[0] - 1
-    steps = np.arange(1, horizon - cut + 1)[:, None, None] * 0.04  # (H, 1, 1) seconds ahead
+    n = len(specs)
+    steps = (view["time"][cut + 1:] - view["time"][cut])[:, None, None]  # (H, 1, 1) seconds ahead
     future = s[cut, :n, :3] + steps * s[cut, :n, 7:10]  # (H, N, 3)
     rest = np.array([o.half_height for o in specs])
     future[..., 2] = np.maximum(future[..., 2], np.minimum(rest, s[cut, :n, 2]))
