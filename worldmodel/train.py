@@ -212,6 +212,7 @@ def _check_run(run: Path, config: TrainConfig, resume: bool, rank: int) -> None:
             raise ValueError(f"--resume with a different config: {changes}; resume with the run's own settings")
     elif (run / TRAIN_CONFIG_FILE).exists():
         raise ValueError(f"{run} already holds a training run; pass --resume to continue it, or choose another --out")
+    _barrier()  # every rank has looked at the folder before rank 0 writes to it (else rank 1 may see rank 0's run)
     if rank == 0:
         sweep_partial(run)
         if not resume:
