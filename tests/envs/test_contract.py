@@ -282,7 +282,7 @@ def test_bad_push_and_index_actions_are_refused():
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6])
 def test_reset_with_objects_and_no_goal_works_for_every_count(count):
     from foretell.envs import get_space
-    from foretell.envs.blockstack.env import sample_layout, sample_objects
+    from foretell.envs.blockstack.scenes import sample_layout, sample_objects
 
     env = _make("foretell/BlockStack-v0")
     for seed in range(6):

@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from foretell.envs import get_space
-from foretell.envs.blockstack.env import sample_layout, sample_objects
 from foretell.envs.blockstack.goals import (
     INFEASIBLE_SHARE,
     Predicate,
@@ -17,6 +16,7 @@ from foretell.envs.blockstack.goals import (
     sample_goal,
     tower_height,
 )
+from foretell.envs.blockstack.scenes import sample_layout, sample_objects
 
 from ..helpers import ball, cube
 
