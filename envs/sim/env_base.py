@@ -36,20 +36,17 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from .observations import IMAGE_KEYS, check_options
+from .observations import check_options
 from .passive import PassiveSim
 from .properties import PropertySpace, get_space
 from .render import RendererCache, SceneRenderer
 from .scene import ObjectSpec
-
-FAMILIES = ("blockstack", "scenario", "puzzle")
 
 
 def scene_key(objects: list[ObjectSpec], *extra: Any) -> str:
     """A short hash of object specs (and anything else that identifies an episode's scene)."""
     desc = json.dumps([[o.to_dict() for o in objects], *extra], sort_keys=True, default=str)
     return hashlib.sha256(desc.encode()).hexdigest()[:16]
-ACTION_KINDS = ("skill", "vector", "none")
 
 
 class ForetellEnv(gym.Env):
@@ -165,10 +162,6 @@ class ForetellEnv(gym.Env):
 
     def _image_renderer(self) -> SceneRenderer:
         return self._renderer(self.image_size)
-
-    @property
-    def wants_images(self) -> bool:
-        return any(k in self.obs_keys for k in IMAGE_KEYS)
 
     def snapshot_frame(self) -> np.ndarray:
         """RGB frame ``(render_size, render_size, 3)`` of the current scene, whatever the render mode."""
