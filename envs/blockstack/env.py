@@ -303,8 +303,7 @@ class BlockStackEnv(ForetellEnv):
         cannot be removed. The episode continues from the current state; a held object stays held."""
         if self.tabletop is None:
             raise RuntimeError("call reset() before intervene()")
-        goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
-        removed = sorted(n for n, v in changes.items() if "." not in n and v == "remove" and n in goal_names)
+        removed = sorted(n for n, v in changes.items() if "." not in n and v == "remove" and n in self._goal_objects)
         if removed:
             raise ValueError(f"cannot remove {removed}: the goal names them")
         tt = self.tabletop
@@ -352,7 +351,7 @@ class BlockStackEnv(ForetellEnv):
             raise ValueError("counterfactual from a state needs the actions to take from it")
         actions = copy.deepcopy(self._actions if actions is None else actions)
         saved = self.get_state()
-        frames = self._frames_during_replay()
+        frames, self.tabletop.frame_callback = self.tabletop.frame_callback, None  # a replay records no video
         try:
             self.set_state(self._start if state is None else state)
             if changes:
@@ -370,9 +369,10 @@ class BlockStackEnv(ForetellEnv):
             self.set_state(saved)
             self.tabletop.frame_callback = frames
 
-    def _frames_during_replay(self):
-        callback, self.tabletop.frame_callback = self.tabletop.frame_callback, None
-        return callback
+    @property
+    def _goal_objects(self) -> set[str]:
+        """Objects the goal names (they cannot be removed)."""
+        return {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
 
     def _positions(self) -> np.ndarray:
         rows = np.full((len(self._names0), 3), np.nan)
@@ -409,9 +409,8 @@ class BlockStackEnv(ForetellEnv):
                 if name == "agent":
                     rows = np.repeat(start, len(factual.positions), axis=0)
                 else:
-                    goal_names = {a for p in self.goal.predicates for a in p.args if isinstance(a, str)}
                     actions = [a for a in self._actions if not _names_object(a, name, self.object_names)]
-                    if name in goal_names:  # see the docstring: not computed
+                    if name in self._goal_objects:  # see the docstring: not computed
                         return base, np.zeros(len(names), dtype=bool)
                     rows = self.counterfactual({name: "remove"}, actions).positions
                     rows = np.concatenate([rows, np.repeat(rows[-1:], len(factual.positions) - len(rows), axis=0)])
@@ -419,7 +418,7 @@ class BlockStackEnv(ForetellEnv):
                 return np.concatenate([np.zeros((len(rows), 1, 3)), rows], axis=1), np.zeros(len(names), dtype=bool)
 
             total = but_for_graph(names, base, without)
-            total.graph["skipped"] = sorted(a for p in self.goal.predicates for a in p.args if isinstance(a, str))
+            total.graph["skipped"] = sorted(self._goal_objects)
             result["total_effect"] = total
         return result
 

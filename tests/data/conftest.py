@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import h5py
 import pytest
@@ -37,32 +38,30 @@ def skills_config() -> DatasetConfig:
                          obs_keys=("rgb", "state"), seed=2)
 
 
+def _generated(tmp_path_factory, name: str, config) -> Path:
+    out = tmp_path_factory.mktemp(name) / "ds"
+    generate(config, out, progress=False)
+    return out
+
+
 @pytest.fixture(scope="session")
 def scenario_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scenario") / "ds"
-    generate(scenario_config(), out, progress=False)
-    return out
+    return _generated(tmp_path_factory, "scenario", scenario_config())
 
 
 @pytest.fixture(scope="session")
 def low_level_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lowlevel") / "ds"
-    generate(low_level_config(), out, progress=False)
-    return out
+    return _generated(tmp_path_factory, "lowlevel", low_level_config())
 
 
 @pytest.fixture(scope="session")
 def mixed_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mixed") / "ds"
-    generate(mixed_config(), out, progress=False)
-    return out
+    return _generated(tmp_path_factory, "mixed", mixed_config())
 
 
 @pytest.fixture(scope="session")
 def skills_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("skills") / "ds"
-    generate(skills_config(), out, progress=False)
-    return out
+    return _generated(tmp_path_factory, "skills", skills_config())
 
 
 @pytest.fixture(scope="session")
