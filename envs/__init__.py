@@ -29,6 +29,7 @@ from .registry import (
 from .sim.ground_truth import but_for_graph, closure_agreement
 from .sim.interventions import plan_interventions
 from .sim.passive import Rollout, simulate
+from .sim.physics import support_from_poses
 from .sim.properties import SPACE_A, SPACE_B, PropertySpace, get_space
 from .sim.scene import ObjectSpec, build_scene
 
@@ -41,5 +42,5 @@ __all__ = [
     "ObjectSpec", "Predicate", "PropertySpace", "Rollout", "build_scene", "but_for_graph", "check_env",
     "closure_agreement", "env_family", "get_space", "goal_feasibility", "instruction_text", "list_envs",
     "load_variable_graph", "parse_instruction", "plan_interventions", "questions", "save_variable_graph",
-    "simulate", "skill_schema_json", "variable_graph",
+    "simulate", "skill_schema_json", "support_from_poses", "variable_graph",
 ]

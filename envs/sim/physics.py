@@ -121,3 +121,66 @@ def top_heights(scene: Scene, data: mujoco.MjData) -> np.ndarray:
     vertical = np.sum(np.abs(axes_z) * half, axis=1)  # (N,)
     vertical = np.where(scene.is_ball, half[:, 0], vertical)
     return poses[:, 2] + vertical
+
+
+SUPPORT_GAP_TOLERANCE = 0.005
+"""m: a vertical gap (or overlap) below this between a's bottom and b's top counts as touching
+in ``support_from_poses``; settled contacts here sit within about 1 mm (stiff solimp)."""
+
+
+def _vertical_half_extents(quat: np.ndarray, objects: list) -> np.ndarray:
+    """Half of each object's vertical extent in the world ``(..., N)`` for orientations ``quat``
+    ``(..., N, 4)`` (wxyz): exact for boxes (cubes, plates, dominoes, ramps), cylinders and balls."""
+    half = np.stack([o.half_extents() for o in objects])  # (N, 3)
+    w, x, y, z = (quat[..., k] for k in range(4))
+    # z-components of the body's local x, y, z axes in world frame (third row of the rotation matrix)
+    axes_z = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)  # (..., N, 3)
+    box = np.sum(np.abs(axes_z) * half, axis=-1)  # (..., N)
+    cz = np.clip(np.abs(axes_z[..., 2]), 0.0, 1.0)  # |cos| of the tilt of the body's axis
+    cylinder = half[:, 0] * np.sqrt(1.0 - cz * cz) + half[:, 2] * cz  # a disc's rim plus the axis
+    shape = np.array([o.shape for o in objects])
+    out = np.where(np.isin(shape, ("cylinder", "glass")), cylinder, box)
+    return np.where(shape == "ball", half[:, 0], out)
+
+
+def support_from_poses(poses: np.ndarray, objects: list, mask: np.ndarray | None = None,
+                       tolerance: float = SUPPORT_GAP_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """``support_matrix``'s rule on poses alone (no simulator): for predicted or perceived states.
+
+    a rests on b when a's lowest point is within ``tolerance`` of b's highest point (touching,
+    inferred from geometry instead of MuJoCo contacts), a's centre is above b's top half and lies
+    over b's footprint (b's footprint radius plus 1 cm), exactly as ``support_matrix``; a is on the
+    table when its lowest point is within ``tolerance`` of the table top (z = 0).
+
+    Args:
+        poses: ``(..., N, 7)`` or full states ``(..., N, 13)``: position and quaternion (wxyz) first.
+        objects: ``ObjectSpec`` per row (N), for the geometry.
+        mask: ``(..., N)`` or ``(N,)`` bool, which rows are objects (absent rows take part in no
+            relation); None means all.
+        tolerance: gap in metres that still counts as touching.
+
+    Returns:
+        ``on (..., N, N)`` bool, ``on[..., a, b]`` = a rests on b; ``on_table (..., N)`` bool.
+    """
+    poses = np.asarray(poses, dtype=float)
+    n = len(objects)
+    if poses.ndim < 2 or poses.shape[-2] != n or poses.shape[-1] < 7:
+        raise ValueError(f"poses must be (..., N={n}, 7 or 13) for {n} objects, got {poses.shape}")
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be > 0, got tolerance={tolerance}")
+    pos = poses[..., :3]
+    vertical = _vertical_half_extents(poses[..., 3:7], objects)  # (..., N)
+    bottom, top = pos[..., 2] - vertical, pos[..., 2] + vertical
+    half_h = np.array([o.half_height for o in objects])
+    reach = np.array([o.radius_xy for o in objects]) + 0.01
+    touch = np.abs(bottom[..., :, None] - top[..., None, :]) < tolerance  # (..., N, N)
+    dz = pos[..., :, None, 2] - pos[..., None, :, 2]
+    dxy = np.linalg.norm(pos[..., :, None, :2] - pos[..., None, :, :2], axis=-1)
+    on = touch & (dz > 0.5 * (half_h[:, None] + half_h[None, :])) & (dxy < reach)
+    on &= ~np.eye(n, dtype=bool)
+    on_table = bottom < tolerance
+    if mask is not None:
+        keep = np.broadcast_to(np.asarray(mask, dtype=bool), on_table.shape)
+        on &= keep[..., :, None] & keep[..., None, :]
+        on_table &= keep
+    return on, on_table
