@@ -20,9 +20,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import readouts
 from .actions import DIRECTIONS, PLACE_RANGE, PUSH_RANGE, SKILL_NAMES, SKILL_ONEHOT, encode_skill
 from .object_diffusion import ObjectDiffusionModel
+from .readouts import (
+    as_numpy,
+    breaks,
+    falls,
+    final_positions,
+    goal_stable,
+    goal_truth,
+    p_contact,
+    p_goal_stable,
+    predicates,
+    still,
+    support,
+)
 
 STATE_DIM = 13
 
@@ -103,7 +115,7 @@ class Imagined:
 
     def final_states(self) -> np.ndarray:
         """``(C, S, N, 13)`` at each plan's end (the start state for an empty plan)."""
-        states = readouts.as_numpy(self.states)
+        states = as_numpy(self.states)
         if states.shape[2] == 0:
             return np.broadcast_to(self.scene.states[-1], (*states.shape[:2], *states.shape[3:])).copy()
         last = np.clip(self.lengths.numpy() - 1, 0, None)
@@ -114,13 +126,13 @@ class Imagined:
 
     def p_goal_stable(self, goal) -> np.ndarray:
         """p(goal holds and the scene is still) at each plan's end ``(C,)``."""
-        return readouts.p_goal_stable(self.final_states(), goal, self.scene.objects, self._mask)
+        return p_goal_stable(self.final_states(), goal, self.scene.objects, self._mask)
 
     def p_step_ok(self, goal=None) -> np.ndarray:
         """``(C, T)``: p(nothing falls during step t); with ``goal``, p(goal holds and the scene is
         still after step t). Steps past a plan's end hold its end value."""
         if goal is not None:
-            ok = readouts.goal_stable(self.states, goal, self.scene.objects, self._mask).mean(axis=1)
+            ok = goal_stable(self.states, goal, self.scene.objects, self._mask).mean(axis=1)
         else:
             ok = 1.0 - self._step_falls().any(axis=-1).mean(axis=1)  # (C, T)
         t = np.arange(ok.shape[1])
@@ -129,13 +141,13 @@ class Imagined:
 
     def _step_falls(self) -> np.ndarray:
         """``(C, S, T, N)`` bool: object falls during step t (judged from the state before it)."""
-        states = readouts.as_numpy(self.states)  # (C, S, T, N, 13)
+        states = as_numpy(self.states)  # (C, S, T, N, 13)
         start = np.broadcast_to(self.scene.states[-1], (*states.shape[:2], 1, *states.shape[3:]))
         before = np.concatenate([start, states[:, :, :-1]], axis=2)  # (C, S, T, N, 13)
         drop_z = None
         if self.drop_z is not None:
             drop_z = np.where(np.isnan(self.drop_z)[:, None], before[..., 2], self.drop_z[:, None])
-        fell = readouts.falls(states[..., None, :, :], self.scene.objects, before, drop_z)  # (C, S, T, N)
+        fell = falls(states[..., None, :, :], self.scene.objects, before, drop_z)  # (C, S, T, N)
         return fell & self._mask
 
     def p_fall(self, name: str | None = None) -> np.ndarray:
@@ -145,17 +157,17 @@ class Imagined:
 
     def p_contact(self, a: str, b: str) -> np.ndarray:
         """p(a and b touch at some step of the plan) ``(C,)``."""
-        return readouts.p_contact(self.states, self.scene.objects, a, b)
+        return p_contact(self.states, self.scene.objects, a, b)
 
     def p_broken(self, name: str | None = None) -> np.ndarray:
         """p(fragile object breaks during the plan): ``(C,)`` for ``name``, else ``(C, N)``."""
-        broke = readouts.breaks(self.states, self.scene.objects, self.scene.states[-1]).mean(axis=1)
+        broke = breaks(self.states, self.scene.objects, self.scene.states[-1]).mean(axis=1)
         return broke if name is None else broke[:, self._row(name)]
 
     def final_positions(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over samples of each object's position at each plan's end
         ``(C, N, 3)``."""
-        return readouts.final_positions(self.final_states()[:, :, None])
+        return final_positions(self.final_states()[:, :, None])
 
     def _row(self, name: str) -> int:
         if name not in self.scene.object_names:
@@ -175,15 +187,15 @@ class Imagined:
         if fall[k] >= 0.25:
             parts.append(f"the world model predicts {names[k]} falls{self._fell_off(c, k)} (p = {fall[k]:.2f})")
         final = self.final_states()[c]  # (S, N, 13)
-        on, on_table = readouts.support(final, objects, self._mask)
+        on, on_table = support(final, objects, self._mask)
         unmet = []
-        for p in readouts.predicates(goal):
-            truth = float(readouts.goal_truth([p], names, on, on_table).mean())
+        for p in predicates(goal):
+            truth = float(goal_truth([p], names, on, on_table).mean())
             if truth < 0.5:
                 unmet.append(f"{p} (p = {truth:.2f})")
         if unmet:
             parts.append("after the plan these goal conditions likely fail: " + ", ".join(unmet))
-        moving = 1.0 - float(readouts.still(final, self._mask).mean())
+        moving = 1.0 - float(still(final, self._mask).mean())
         if moving >= 0.25:
             parts.append(f"the scene is likely still moving at the end (p = {moving:.2f})")
         p_ok = float(self.p_goal_stable(goal)[c])
@@ -197,7 +209,7 @@ class Imagined:
         for action in reversed(self.plans[c] if self.plans is not None else []):
             if action.get("skill") == "pick_place" and action.get("object") == names[k]:
                 return "" if action.get("target") == "table" else f" off {action['target']}"
-        on, _ = readouts.support(self.scene.states[-1], self.scene.objects, self._mask)
+        on, _ = support(self.scene.states[-1], self.scene.objects, self._mask)
         below = np.flatnonzero(on[k])
         return f" off {names[below[0]]}" if len(below) else ""
 
