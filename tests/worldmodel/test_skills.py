@@ -1,0 +1,42 @@
+"""Skill-outcome evaluation end to end on a tiny BlockStack dataset with a tiny model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from foretell.worldmodel import ObjectDiffusionModel
+from foretell.worldmodel.skills import evaluate_skill_outcomes, main, predict_steps, read_skill_steps
+
+from .conftest import randomise
+
+TINY = {"hidden_dim": 32, "num_layers": 1, "num_heads": 2}
+
+
+def test_read_skill_steps(skills_dataset):
+    steps = read_skill_steps(skills_dataset)
+    assert steps and all(s["action"].get("skill") not in ("declare_infeasible", 2) for s in steps)
+    for s in steps:
+        assert s["history"].shape[1:] == (6, 13) and len(s["history"]) == s["step"] + 1
+        assert s["after"].shape == (6, 13) and s["goal"] and len(s["objects"]) == len(s["names"])
+
+
+def test_evaluate_end_to_end(skills_dataset, tmp_path):
+    model = randomise(ObjectDiffusionModel(history=2, horizon=2, action_kind="skill", **TINY)).eval()
+    result = evaluate_skill_outcomes(model, [skills_dataset], num_samples=3, seed=0, simulator=True)
+    r = result["datasets"][str(skills_dataset)]
+    assert r["steps"] == len(read_skill_steps(skills_dataset))
+    assert r["derived_truth_agreement"] == 1.0  # the derived truth is the env's own on feasible goals
+    for name in ("model", "majority", "persistence", "simulator"):
+        assert {"accuracy", "auroc", "brier", "ece"} <= set(r[name])
+        assert 0.0 <= r[name]["accuracy"] <= 1.0
+    assert r["simulator"]["accuracy"] >= 0.5
+    probs = predict_steps(model, read_skill_steps(skills_dataset), num_samples=3, seed=1)
+    again = predict_steps(model, read_skill_steps(skills_dataset), num_samples=3, seed=1)
+    assert ((probs >= 0) & (probs <= 1)).all() and np.array_equal(probs, again)
+    run = tmp_path / "model"
+    model.save_pretrained(run)
+    out = main(["--model", str(run), "--data", str(skills_dataset), "--samples", "2"])
+    assert json.loads(json.dumps(out))["num_samples"] == 2
+    with pytest.raises(ValueError, match="skill model"):
+        predict_steps(ObjectDiffusionModel(history=1, horizon=1, **TINY), read_skill_steps(skills_dataset))
