@@ -251,7 +251,8 @@ def _check_action(step: object, names: list[str], skills: tuple[str, ...]) -> tu
         return {}, f"each step must be an object such as {{\"skill\": \"pick_place\", ...}}, got {_show(step)}"
     skill = step.get("skill")
     if not isinstance(skill, str) or skill not in skills:
-        what = "has no 'skill'" if "skill" not in step else f"{_show(skill)} is not a skill"
+        what = ("has no 'skill'" if "skill" not in step else f"{_show(skill)} is not offered here"
+                if skill in SKILLS else f"{_show(skill)} is not a skill")
         return {}, f"{what}; use one of {', '.join(skills)}"
     extra = [k for k in step if k not in _KEYS[skill]]
     if extra:

@@ -111,7 +111,7 @@ REJECTIONS = [
     (plan({"skill": 3}), "step 1: 3 is not a skill"),
     (plan(pick(), {"skill": "stack", "object": "red_cube"}), "step 2: 'stack' is not a skill; use one of "
                                                              "pick_place, declare_infeasible"),
-    (plan({"skill": "push", "object": "red_cube", "direction": 0, "distance": 0.1}), "'push' is not a skill"),
+    (plan({"skill": "push", "object": "red_cube", "direction": 0, "distance": 0.1}), "'push' is not offered here"),
     (plan(pick(speed=2)), "pick_place does not take 'speed'"),
     (plan({"skill": "declare_infeasible", "reason": "ball"}), "declare_infeasible does not take 'reason'"),
     (plan({"skill": "pick_place", "target": "table"}), "pick_place needs 'object'"),
