@@ -1,0 +1,134 @@
+"""``foretell plan`` and ``foretell bench plan``: planning episodes and the planning benchmark
+(see docs/planners.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from ._common import check_out, emit, json_option, pct, progress
+
+TaskSet = Literal["stack-physics-v0", "planbench-bw"]
+PlannerName = Literal["llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert"]
+LLMKind = Literal["local", "openai", "transformers", "replay"]
+
+bench_app = typer.Typer(help="Benchmarks that compare planners (see docs/planners.md).", no_args_is_help=True)
+
+
+def _llm_spec(llm: str, llm_model: str | None, llm_url: str | None, llm_replay: Path | None) -> dict:
+    if llm == "replay" and llm_replay is None:
+        raise ValueError("--llm replay needs --llm-replay FILE (an llm.jsonl written by an earlier run)")
+    if llm == "openai" and not (llm_url or os.environ.get("OPENAI_BASE_URL")):
+        raise ValueError("--llm openai needs --llm-url URL or OPENAI_BASE_URL (an OpenAI-compatible server)")
+    if llm == "transformers" and not llm_model:
+        raise ValueError("--llm transformers needs --llm-model (a model directory or a .gguf file)")
+    spec: dict = {"kind": llm}
+    if llm_model:
+        spec["model"] = llm_model
+    if llm_url:
+        spec["url"] = llm_url
+    if llm_replay is not None:
+        spec["replay"] = str(llm_replay)
+    return spec
+
+
+def _llm_options():
+    return {
+        "llm": typer.Option("local", help="LLM backend: local (embedded Gemma 3 270M) | openai | transformers | "
+                                          "replay."),
+        "llm_model": typer.Option(None, "--llm-model", help="Model name (openai) or directory/.gguf "
+                                                            "(transformers)."),
+        "llm_url": typer.Option(None, "--llm-url", help="Base URL of an OpenAI-compatible server "
+                                                        "[default: $OPENAI_BASE_URL]; the key comes from "
+                                                        "$OPENAI_API_KEY."),
+        "llm_replay": typer.Option(None, "--llm-replay", dir_okay=False, exists=True,
+                                   help="An llm.jsonl to replay (with --llm replay): no model runs."),
+    }
+
+
+_LLM = _llm_options()
+
+
+def plan(
+    task: TaskSet = typer.Option("stack-physics-v0", help="Task set."),
+    split: str = typer.Option("test", help="Task split (see docs/planning-tasks.md)."),
+    planner: PlannerName = typer.Option("llm+wm", help="Planner variant."),
+    llm: LLMKind = _LLM["llm"],
+    llm_model: str = _LLM["llm_model"],
+    llm_url: str = _LLM["llm_url"],
+    llm_replay: Path = _LLM["llm_replay"],
+    world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
+                                     help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
+    episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split)."),
+    seed: int = typer.Option(0, min=0, help="Seeds the LLM's sampling, the world model's noise and search."),
+    candidates: int = typer.Option(6, min=1, help="Plans the LLM proposes per round (K)."),
+    samples: int = typer.Option(8, min=1, help="World-model samples per plan (S)."),
+    out: Path = typer.Option(None, "--out", file_okay=False,
+                             help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
+    resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
+    video: Path = typer.Option(None, "--video", file_okay=False, help="Write one video per episode here."),
+    as_json: bool = json_option(),
+) -> None:
+    """Run planning episodes: the LLM proposes, the world model imagines, the best plan acts in MuJoCo."""
+    from foretell.planners.bench import plan_run
+    from foretell.planners.loop import PlannerConfig
+    from foretell.planners.tasks import load_tasks
+
+    check_out(None if out is None else out / "summary.json")
+    config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples)
+    tasks = load_tasks(task, split, limit=episodes)
+    spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
+    summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video)
+    emit(summary, as_json, [
+        f"{task} ({split}), planner {planner}: success {pct(summary['success_rate'])} of {summary['episodes']} "
+        f"episodes ({pct(summary['success_rate_feasible'])} feasible, "
+        f"{pct(summary['success_rate_infeasible'])} infeasible declared)",
+        f"mean steps {summary['mean_steps']:.2f}; LLM tokens {summary['llm_prompt_tokens']} prompt + "
+        f"{summary['llm_completion_tokens']} completion; verifier calls {summary['verifier_calls']}; "
+        f"wall {summary['wall_s']:.0f} s",
+    ])
+
+
+@bench_app.command("plan")
+def bench_plan_cmd(
+    task: TaskSet = typer.Option("stack-physics-v0", help="Task set."),
+    split: str = typer.Option("test", help="Task split."),
+    planners: str = typer.Option("llm,llm+wm,llm+sim,cem+wm,random,blind",
+                                 help="Comma-separated variants to compare on the same tasks."),
+    llm: LLMKind = _LLM["llm"],
+    llm_model: str = _LLM["llm_model"],
+    llm_url: str = _LLM["llm_url"],
+    llm_replay: Path = _LLM["llm_replay"],
+    world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
+                                     help="Skill world-model run for llm+wm and cem+wm."),
+    episodes: int = typer.Option(None, min=1, help="Tasks per variant [default: the whole split]."),
+    seed: int = typer.Option(0, min=0, help="Seed of every variant."),
+    backend: Literal["local", "ray"] = typer.Option("local", help="local (one process) | ray (episodes spread "
+                                                                  "over a Ray cluster)."),
+    table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
+    out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
+    as_json: bool = json_option(),
+) -> None:
+    """Every planner variant on the same fixed tasks: success, steps, LLM tokens, world-model calls, time."""
+    from foretell.planners.bench import bench_plan, results_table
+    from foretell.planners.loop import PLANNERS
+    from foretell.runtime import atomic_write_bytes, atomic_write_json
+
+    names = [p.strip() for p in planners.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PLANNERS]
+    if unknown or not names:
+        raise ValueError(f"unknown planner(s) {unknown}; valid: {', '.join(PLANNERS)}")
+    check_out(out)
+    check_out(table)
+    spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
+    result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend,
+                        progress=progress("bench plan"))
+    text = results_table(result)
+    if out is not None:
+        atomic_write_json(out, result)
+    if table is not None:
+        atomic_write_bytes(table, (text + "\n").encode())
+    emit({k: v for k, v in result.items()}, as_json, [f"{task} ({split}), {result['tasks']} tasks, seed {seed}", text])

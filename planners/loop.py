@@ -1,0 +1,309 @@
+"""The planner loop: observe -> describe -> propose K plans -> verify -> act -> replan.
+
+One ``Planner`` runs every variant, so that variants differ only in where candidate plans come
+from and how they are checked:
+
+| variant | proposes | verifies |
+|---|---|---|
+| ``llm`` | the LLM (K constrained samples; the most frequent plan wins) | nothing |
+| ``llm+wm`` | the LLM, with the world model's predicted failures fed back | the learned world model |
+| ``llm+sim`` | the LLM, with the simulator's failures fed back | the simulator (oracle ceiling) |
+| ``cem+wm`` | cross-entropy search over skill sequences (no LLM) | the learned world model |
+| ``random`` | uniformly random pick-and-place steps | nothing |
+| ``blind`` | a physics-blind order the instruction allows | nothing |
+| ``expert`` | the privileged scripted expert (reference) | nothing |
+
+The chosen plan is executed one skill at a time in MuJoCo; after each skill the planner checks
+that what the skill was for actually happened (the object rests where it was put and the scene is
+still). If it did not, it replans from what actually happened. Model text is parsed as JSON and
+validated against the scene (``plans.parse_plan``); it is never executed as code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from foretell.envs.blockstack.expert import BlockStackExpert
+from foretell.envs.sim import physics
+
+from .plans import MAX_PLAN_STEPS, action_text, parse_plan, plan_schema
+from .prompts import build_prompt, describe_scene, feedback_for_rejection
+from .search import cem_plan, random_action
+from .tasks import PlanTask, make_env, physics_blind_plan
+from .verify import SimulatorVerifier, WorldModelVerifier
+
+PLANNERS = ("llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert")
+NEEDS_LLM = ("llm", "llm+wm", "llm+sim")
+NEEDS_WORLD_MODEL = ("llm+wm", "cem+wm")
+
+
+@dataclass
+class PlannerConfig:
+    """How a planner decides. Defaults run on a laptop CPU.
+
+    Attributes:
+        planner: one of ``PLANNERS``.
+        candidates: K plans sampled from the LLM per round.
+        rounds: proposal rounds per decision (later rounds see the verifier's failure reasons).
+        accept: a verified plan with at least this success probability is taken at once.
+        infeasible_below: if no plan reaches this probability after every round and a candidate
+            declared the goal infeasible, the planner declares it.
+        samples: S world-model samples per plan.
+        sampling_steps: diffusion sampling steps per imagined transition.
+        temperature, max_tokens: LLM sampling.
+        max_decisions: decisions (each may propose, verify and act) per episode.
+        seed: seeds the LLM sampling, the world model's noise and the search.
+    """
+
+    planner: str = "llm+wm"
+    candidates: int = 6
+    rounds: int = 2
+    accept: float = 0.6
+    infeasible_below: float = 0.15
+    samples: int = 8
+    sampling_steps: int = 4
+    temperature: float = 0.8
+    max_tokens: int = 192
+    max_decisions: int = 6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.planner not in PLANNERS:
+            raise ValueError(f"unknown planner {self.planner!r}; valid planners: {', '.join(PLANNERS)}")
+        for name in ("candidates", "rounds", "samples", "sampling_steps", "max_tokens", "max_decisions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
+        for name in ("accept", "infeasible_below"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {name}={getattr(self, name)}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must be in [0, 2], got {self.temperature}")
+
+
+@dataclass
+class Decision:
+    """One decision: what was proposed, how it scored, and what was chosen."""
+
+    proposals: int
+    valid: int
+    best_p: float | None
+    plan: list[dict]
+    feedback: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"proposals": self.proposals, "valid": self.valid,
+                "best_p": None if self.best_p is None else round(self.best_p, 4),
+                "plan": [action_text(a) for a in self.plan], "feedback": self.feedback}
+
+
+@dataclass
+class EpisodeResult:
+    task_id: str
+    planner: str
+    success: bool
+    steps: int
+    declared_infeasible: bool
+    feasible: bool
+    decisions: list[Decision]
+    actions: list[str]
+    llm: dict
+    verifier: dict
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        return {"task_id": self.task_id, "planner": self.planner, "success": self.success, "steps": self.steps,
+                "declared_infeasible": self.declared_infeasible, "feasible": self.feasible,
+                "decisions": [d.to_dict() for d in self.decisions], "actions": self.actions, "llm": self.llm,
+                "verifier": self.verifier, "wall_s": round(self.wall_s, 3)}
+
+
+class Planner:
+    """Runs planning episodes with one variant.
+
+    Args:
+        config: the variant and its settings.
+        llm: an ``LLMBackend`` (``planners.llm.make_backend``) for the LLM variants.
+        world_model: a loaded skill world model (``foretell.worldmodel.load``) for ``llm+wm`` and
+            ``cem+wm``.
+    """
+
+    def __init__(self, config: PlannerConfig, llm=None, world_model=None) -> None:
+        self.config = config
+        if config.planner in NEEDS_LLM and llm is None:
+            raise ValueError(f"planner {config.planner!r} needs an LLM backend (--llm)")
+        if config.planner in NEEDS_WORLD_MODEL and world_model is None:
+            raise ValueError(f"planner {config.planner!r} needs a world model (--world-model RUN, trained with "
+                             f"`foretell train world` on BlockStack-v0 data)")
+        self.llm = llm
+        self.verifier = None
+        if config.planner in NEEDS_WORLD_MODEL:
+            self.verifier = WorldModelVerifier(world_model, config.samples, config.sampling_steps, config.seed)
+        elif config.planner == "llm+sim":
+            self.verifier = SimulatorVerifier()
+
+    # ------------------------------------------------------------------ episodes
+    def run(self, task: PlanTask, frames: list | None = None) -> EpisodeResult:
+        """Run one task to its end: success, a declaration, the step budget or the decision budget."""
+        start = time.perf_counter()
+        llm_before = self.llm.usage.to_dict() if self.llm is not None else {}
+        verifier_before = self.verifier.stats.to_dict() if self.verifier is not None else {}
+        env, _, info = make_env(task, render_mode="rgb_array" if frames is not None else None)
+        try:
+            if frames is not None:
+                env.unwrapped.record_frames(frames)
+            rng = np.random.default_rng([self.config.seed, task.seed])
+            success, declared, steps, actions, decisions = False, False, 0, [], []
+            blind = physics_blind_plan(task, env) if self.config.planner == "blind" else None
+            expert = BlockStackExpert(env.unwrapped) if self.config.planner == "expert" else None
+            history: list[str] = []
+            done = False
+            one_step = self.config.planner in ("expert", "random")  # one action per decision
+            for decision_index in range(task.max_steps if one_step else self.config.max_decisions):
+                if done:
+                    break
+                if expert is not None:
+                    decision = Decision(0, 0, None, [expert.act()])
+                elif blind is not None:
+                    decision = Decision(1, 1, None, blind if decision_index == 0 else [])
+                elif self.config.planner == "random":
+                    decision = Decision(1, 1, None, [random_action(env.unwrapped, rng)])
+                elif self.config.planner == "cem+wm":
+                    plan, p = cem_plan(env, self.verifier, rng)
+                    decision = Decision(1, 1, p, plan)
+                else:
+                    decision = self._decide(env, history, decision_index)
+                decisions.append(decision)
+                if not decision.plan:
+                    break
+                for action in decision.plan:
+                    *_, terminated, truncated, info = env.step(action)
+                    steps += 1
+                    actions.append(action_text(action))
+                    history.append(action_text(action))
+                    declared = action.get("skill") == "declare_infeasible"
+                    success = bool(info["success"])
+                    done = terminated or truncated
+                    if done or not _achieved(env, action, info):
+                        break  # replan from what actually happened
+            return EpisodeResult(task.task_id, self.config.planner, success, steps, declared, task.feasible,
+                                 decisions, actions, _delta(self.llm.usage.to_dict() if self.llm else {}, llm_before),
+                                 _delta(self.verifier.stats.to_dict() if self.verifier else {}, verifier_before),
+                                 time.perf_counter() - start)
+        finally:
+            env.close()
+
+    # ------------------------------------------------------------------ one decision
+    def _decide(self, env, history: list[str], decision_index: int) -> Decision:
+        """Propose, verify and choose one plan (the LLM variants)."""
+        base = env.unwrapped
+        names, goal = list(base.object_names), base.goal
+        on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
+        scene_text = describe_scene(base.objects, names, on, on_table)
+        schema = plan_schema(names, MAX_PLAN_STEPS)
+        feedback: list[str] = []
+        proposals = valid_total = 0
+        best: tuple[float, list[dict]] | None = None
+        declared_seen = False
+        for round_index in range(self.config.rounds):
+            prompt = build_prompt(base.instruction, scene_text, history, feedback)
+            seed = int(self.config.seed * 1_000_003 + decision_index * 101 + round_index)
+            texts = self.llm.complete(prompt, n=self.config.candidates, temperature=self.config.temperature,
+                                      max_tokens=self.config.max_tokens, json_schema=schema, seed=seed)
+            proposals += len(texts)
+            plans, rejected = [], []
+            for text in texts:
+                check = parse_plan(text, names)
+                if check.ok and check.actions:
+                    plans.append(list(check.actions))
+                elif not check.ok:
+                    rejected.append(feedback_for_rejection(check))
+            valid_total += len(plans)
+            feedback = sorted(set(rejected))[:2]
+            if not plans:
+                continue
+            if self.verifier is None:  # `llm`: self-consistency, the most frequent plan
+                counts = Counter(_key(p) for p in plans)
+                plan = next(p for p in plans if _key(p) == counts.most_common(1)[0][0])
+                return Decision(proposals, valid_total, None, plan, feedback)
+            unique = list({_key(p): p for p in plans}.values())
+            acting = [p for p in unique if p[0].get("skill") != "declare_infeasible"]
+            declared_seen = declared_seen or len(acting) < len(unique)
+            if self.config.planner == "llm+sim" and declared_seen:
+                acting = unique  # the oracle can check a declaration too
+            if not acting:
+                continue
+            scores = self.verifier.score(env, acting, goal)
+            order = np.argsort(-scores.p, kind="stable")
+            top = int(order[0])
+            if best is None or scores.p[top] > best[0]:
+                best = (float(scores.p[top]), acting[top])
+            if best[0] >= self.config.accept:
+                break
+            feedback += [why for why in dict.fromkeys(scores.why[int(c)] for c in order[:3]) if why]
+        if best is None:
+            return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],
+                            feedback)
+        if best[0] < self.config.infeasible_below and declared_seen:
+            return Decision(proposals, valid_total, best[0], [{"skill": "declare_infeasible"}], feedback)
+        return Decision(proposals, valid_total, best[0], best[1], feedback)
+
+
+def _key(plan: list[dict]) -> str:
+    return " ; ".join(action_text(a) for a in plan)
+
+
+def _achieved(env, action: dict, info: dict) -> bool:
+    """Whether a skill did what it was for: the moved object rests on its target, the scene is still."""
+    if not info.get("stable", False):
+        return False
+    if action.get("skill") != "pick_place":
+        return True
+    base = env.unwrapped
+    names = list(base.tabletop.scene.names)
+    if action["object"] not in names:
+        return False
+    on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
+    i = names.index(action["object"])
+    if action["target"] == "table":
+        return bool(on_table[i])
+    return action["target"] in names and bool(on[i, names.index(action["target"])])
+
+
+def _delta(after: dict, before: dict) -> dict:
+    return {k: (round(v - before.get(k, 0), 3) if isinstance(v, (int, float)) else v) for k, v in after.items()}
+
+
+def run_episodes(tasks: list[PlanTask], planner: Planner, progress=None) -> list[EpisodeResult]:
+    """Run ``tasks`` in order with one planner (``progress``: an optional callable per finished episode)."""
+    results = []
+    for task in tasks:
+        results.append(planner.run(task))
+        if progress is not None:
+            progress(results[-1])
+    return results
+
+
+def summarise(results: list[EpisodeResult]) -> dict:
+    """Success rate and the costs of a list of episodes."""
+    n = len(results)
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else 0.0
+    feasible = [r for r in results if r.feasible]
+    infeasible = [r for r in results if not r.feasible]
+    return {
+        "episodes": n,
+        "success_rate": mean([float(r.success) for r in results]),
+        "success_rate_feasible": mean([float(r.success) for r in feasible]) if feasible else None,
+        "success_rate_infeasible": mean([float(r.success) for r in infeasible]) if infeasible else None,
+        "mean_steps": mean([r.steps for r in results]),
+        "llm_completion_tokens": int(sum(r.llm.get("completion_tokens", 0) for r in results)),
+        "llm_prompt_tokens": int(sum(r.llm.get("prompt_tokens", 0) for r in results)),
+        "verifier_calls": int(sum(r.verifier.get("calls", 0) for r in results)),
+        "world_model_transitions": int(sum(r.verifier.get("transitions", 0) for r in results)),
+        "wall_s": round(float(sum(r.wall_s for r in results)), 2),
+    }

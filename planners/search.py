@@ -1,0 +1,82 @@
+"""Planners without an LLM: uniformly random steps, and cross-entropy search on the world model.
+
+``cem_plan`` is the DINO-WM / TD-MPC2 recipe for a discrete skill space: keep one categorical
+distribution per plan step over "move object o onto target t (or stop)", sample a population of
+plans from it, score them all with the verifier in one batched call, refit the distributions to
+the elite plans, repeat. It knows nothing but the object names, the skill schema and the verifier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TABLE_SPOTS = ((0.14, 0.14), (0.14, -0.14), (-0.14, 0.14), (-0.14, -0.14))
+"""Table positions (m) search may put an object on: near the workspace corners (half-width 0.22 m),
+clear of a central tower."""
+POPULATION = 48
+ELITES = 6
+ITERATIONS = 3
+SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
+INFEASIBLE_BELOW = 0.15
+
+
+def _choices(names: list[str]) -> list[dict | None]:
+    """Every step a plan may take (None: stop here)."""
+    steps: list[dict | None] = [None]
+    for obj in names:
+        steps += [{"skill": "pick_place", "object": obj, "target": t, "dx": 0.0, "dy": 0.0}
+                  for t in names if t != obj]
+        steps += [{"skill": "pick_place", "object": obj, "target": "table", "dx": x, "dy": y}
+                  for x, y in TABLE_SPOTS]
+    return steps
+
+
+def random_action(base, rng: np.random.Generator) -> dict:
+    """One uniformly random pick-and-place step in the env's current scene."""
+    steps = _choices(list(base.tabletop.scene.names))[1:]
+    return dict(steps[int(rng.integers(len(steps)))])
+
+
+def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None, population: int = POPULATION,
+             iterations: int = ITERATIONS) -> tuple[list[dict], float]:
+    """Search plans with the cross-entropy method on ``verifier`` (a world model, usually): plans of at
+    most ``max_len`` steps (default: one per object), ``population`` per iteration.
+
+    Returns:
+        The best plan found and its success probability; ``[declare_infeasible]`` when no plan
+        reaches ``INFEASIBLE_BELOW``.
+    """
+    base = env.unwrapped
+    names = list(base.tabletop.scene.names)
+    steps = _choices(names)
+    length = max_len or len(names)
+    probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
+    probs[0, 0] = 0.0  # a plan takes at least one step
+    probs[0] /= probs[0].sum()
+    best_plan, best_p = [], -1.0
+    for _ in range(iterations):
+        draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
+        plans = [_plan(steps, row) for row in draws]
+        scores = verifier.score(env, plans, base.goal).p
+        elite = np.argsort(-scores, kind="stable")[:ELITES]
+        if scores[elite[0]] > best_p:
+            best_p, best_plan = float(scores[elite[0]]), plans[int(elite[0])]
+        counts = np.zeros_like(probs)
+        for row in draws[elite]:
+            stopped = False
+            for t, a in enumerate(row):
+                counts[t, 0 if stopped else a] += 1
+                stopped = stopped or a == 0
+        probs = SMOOTHING * probs + (1 - SMOOTHING) * counts / counts.sum(axis=1, keepdims=True)
+    if best_p < INFEASIBLE_BELOW:
+        return [{"skill": "declare_infeasible"}], best_p
+    return best_plan, best_p
+
+
+def _plan(steps: list[dict | None], row: np.ndarray) -> list[dict]:
+    plan = []
+    for a in row:
+        if steps[a] is None:
+            break
+        plan.append(dict(steps[a]))
+    return plan

@@ -1,0 +1,166 @@
+"""The planner loop with a scripted LLM (a unit-test fake for parsing and control flow), the real
+simulator as verifier, and an untrained tiny world model for the wiring of the world-model variants."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from foretell.planners import planbench
+from foretell.planners.bench import plan_run
+from foretell.planners.llm import Completion, LLMBackend
+from foretell.planners.loop import Planner, PlannerConfig, summarise
+from foretell.planners.search import cem_plan
+from foretell.planners.tasks import load_tasks, make_env, moves_to_actions
+from foretell.planners.verify import Scores
+
+
+class ScriptedLLM(LLMBackend):
+    """Answers every prompt with the same list of completions (cycled to n), keeping the prompts."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__("scripted")
+        self.texts, self.prompts = texts, []
+
+    def _complete(self, prompt, n, temperature, max_tokens, stop, json_schema, seed):
+        self.prompts.append(prompt)
+        out = [self.texts[i % len(self.texts)] for i in range(n)]
+        return Completion(out, len(prompt.split()), sum(len(t.split()) for t in out))
+
+
+def _plan_text(actions: list[dict]) -> str:
+    return json.dumps({"plan": actions})
+
+
+@pytest.fixture(scope="module")
+def planbench_task():
+    return load_tasks("planbench-bw", "test", limit=1)[0]
+
+
+def _optimal_actions(task) -> list[dict]:
+    """A shortest goal-reaching plan for a planbench task, as pick_place actions."""
+    problem = planbench.load_problem(task.meta["instance"])
+    env, *_ = make_env(task)
+    try:
+        name = task.meta["blocks"]
+        moves = planbench.optimal_moves(problem.below, problem.goal)
+        return moves_to_actions(env, [(name[b], "table" if d == "table" else name[d]) for b, d in moves])
+    finally:
+        env.close()
+
+
+def test_llm_sim_picks_the_plan_the_simulator_verifies(planbench_task):
+    good = _optimal_actions(planbench_task)
+    names = [o["name"] for o in planbench_task.options["objects"]]
+    bad = [{"skill": "pick_place", "object": names[0], "target": "table"}]
+    llm = ScriptedLLM([_plan_text(bad), "not json at all", _plan_text(good)])
+    result = Planner(PlannerConfig(planner="llm+sim", candidates=3, rounds=1), llm).run(planbench_task)
+    assert result.success
+    assert result.decisions[0].valid == 2 and result.decisions[0].proposals == 3
+    assert result.decisions[0].best_p == 1.0
+    assert result.llm["calls"] == 1 and result.verifier["plans"] == 2
+
+
+def test_llm_without_verifier_takes_the_most_frequent_plan(planbench_task):
+    good = _optimal_actions(planbench_task)
+    names = [o["name"] for o in planbench_task.options["objects"]]
+    bad = [{"skill": "pick_place", "object": names[0], "target": "table"}]
+    llm = ScriptedLLM([_plan_text(bad), _plan_text(bad), _plan_text(good)])
+    result = Planner(PlannerConfig(planner="llm", candidates=3, max_decisions=1), llm).run(planbench_task)
+    assert result.actions[0].startswith(f"pick_place({names[0]}, table")
+    assert not result.success
+
+
+def test_rejections_are_fed_back_to_the_llm(planbench_task):
+    llm = ScriptedLLM(['{"plan": [{"skill": "pick_place", "object": "purple_unicorn", "target": "table"}]}'])
+    result = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=2, max_decisions=1), llm).run(
+        planbench_task)
+    assert result.steps == 0 and not result.success
+    assert "purple_unicorn" in llm.prompts[1]  # round 2 was told why round 1 was rejected
+
+
+def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
+    """CEM over skill sequences, against a verifier that rewards one two-step plan and partly its first step."""
+    names = [o["name"] for o in planbench_task.options["objects"]]
+    wanted = [(names[1], names[0]), (names[2], names[1])]
+
+    class Prefers:
+        def score(self, env, plans, goal):
+            def p(plan):
+                steps = [(a["object"], a["target"]) for a in plan]
+                return 1.0 if steps == wanted else 0.5 if steps[:1] == wanted[:1] else 0.0
+            return Scores(np.array([p(plan) for plan in plans]), [""] * len(plans))
+
+    env, *_ = make_env(planbench_task)
+    try:
+        plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=64, iterations=4)
+        none, p_none = cem_plan(env, type("Never", (), {"score": lambda self, e, plans, g: Scores(
+            np.zeros(len(plans)), [""] * len(plans))})(), np.random.default_rng(0), max_len=2, population=8)
+    finally:
+        env.close()
+    assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
+    assert none == [{"skill": "declare_infeasible"}] and p_none == 0.0
+
+
+@pytest.mark.parametrize("planner", ["random", "blind", "expert"])
+def test_baselines_run_and_are_reproducible(planner, planbench_task):
+    a = Planner(PlannerConfig(planner=planner, seed=3)).run(planbench_task)
+    b = Planner(PlannerConfig(planner=planner, seed=3)).run(planbench_task)
+    assert a.actions == b.actions and a.success == b.success and a.steps >= 1
+    if planner == "expert":
+        assert a.success
+
+
+def test_planner_config_and_missing_parts_are_refused():
+    with pytest.raises(ValueError, match="unknown planner"):
+        PlannerConfig(planner="gpt")
+    with pytest.raises(ValueError, match="candidates must be >= 1"):
+        PlannerConfig(candidates=0)
+    with pytest.raises(ValueError, match="needs an LLM"):
+        Planner(PlannerConfig(planner="llm"))
+    with pytest.raises(ValueError, match="needs a world model"):
+        Planner(PlannerConfig(planner="cem+wm"))
+
+
+def test_plan_run_writes_records_and_resumes(tmp_path):
+    tasks = load_tasks("planbench-bw", "test", limit=2)
+    config = PlannerConfig(planner="expert")
+    first = plan_run(tasks[:1], config, out=tmp_path / "run")
+    assert first["episodes"] == 1 and first["success_rate"] == 1.0
+    with pytest.raises(ValueError, match="--resume"):
+        plan_run(tasks, config, out=tmp_path / "run")
+    resumed = plan_run(tasks, config, out=tmp_path / "run", resume=True)
+    lines = (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and resumed["episodes"] == 2
+    assert resumed["per_episode"][0] == first["per_episode"][0]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["episodes"] == 2
+    assert summarise([])["episodes"] == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_skill_model():
+    import torch
+
+    from foretell.worldmodel import ObjectDiffusionModel
+
+    torch.manual_seed(0)
+    return ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", hidden_dim=32, num_layers=1,
+                                num_heads=2).eval()
+
+
+@pytest.mark.parametrize("variant", ["llm+wm", "cem+wm"])
+def test_world_model_variants_run_end_to_end(variant, tiny_skill_model, planbench_task):
+    """The wiring only (an untrained model predicts nothing useful): candidates are imagined in one
+    batched call per round and the chosen plan is executed."""
+    good = _optimal_actions(planbench_task)
+    llm = ScriptedLLM([_plan_text(good), _plan_text(good[:1])]) if variant == "llm+wm" else None
+    config = PlannerConfig(planner=variant, candidates=2, rounds=1, samples=2, sampling_steps=1, max_decisions=1)
+    result = Planner(config, llm, tiny_skill_model).run(planbench_task)
+    assert result.verifier["calls"] >= 1 and result.verifier["transitions"] > 0
+    assert result.steps >= 1 and result.decisions[0].best_p is not None
+    with pytest.raises(ValueError, match="skill model"):
+        from foretell.worldmodel import ObjectDiffusionModel
+
+        Planner(PlannerConfig(planner="cem+wm"), None, ObjectDiffusionModel(hidden_dim=32, num_layers=1, num_heads=2))
