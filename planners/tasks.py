@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
@@ -119,6 +120,24 @@ def load_tasks(task_set: str, split: str = "test", limit: int | None = None) -> 
             numbers = [n for n in numbers if n % PLANBENCH_VAL_EVERY == 0]
         tasks = [planbench_task(n) for n in numbers[:limit]]
     return tasks[:limit]
+
+
+def task_by_id(task_id: str) -> PlanTask:
+    """The task called ``task_id`` (``"stack-physics-v0/test/017"``, ``"planbench-bw/instance-12"``).
+
+    Raises:
+        ValueError: no task has that id (the message shows the two id forms).
+    """
+    parts = task_id.split("/")
+    number = re.fullmatch(r"instance-(\d+)", parts[-1])
+    if parts[0] == "planbench-bw" and len(parts) == 2 and number and 1 <= int(number[1]) <= planbench.N_INSTANCES:
+        return planbench_task(int(number[1]))
+    if parts[0] == "stack-physics-v0" and len(parts) == 3 and parts[1] in SPLITS[parts[0]]:
+        found = [t for t in _load_stack_physics(parts[1], None) if t.task_id == task_id]
+        if found:
+            return found[0]
+    raise ValueError(f"no task {task_id!r}; ids look like 'stack-physics-v0/test/017' (splits val, test; "
+                     f"000-049) or 'planbench-bw/instance-12' (1-500)")
 
 
 def make_env(task: PlanTask, **env_kwargs) -> tuple[gym.Env, dict, dict]:

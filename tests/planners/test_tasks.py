@@ -18,6 +18,7 @@ from foretell.planners.tasks import (
     make_env,
     physics_blind_plan,
     symbolic_state,
+    task_by_id,
 )
 
 
@@ -116,3 +117,11 @@ def test_physics_blind_plan_follows_an_infeasible_instruction():
                                                      "dx": 0.0, "dy": 0.0}
     finally:
         env.close()
+
+
+def test_task_by_id():
+    assert task_by_id("stack-physics-v0/test/017") == load_tasks("stack-physics-v0", "test")[17]
+    assert task_by_id("planbench-bw/instance-12") == load_tasks("planbench-bw", "test")[11]
+    for bad in ("stack-physics-v0/test/050", "stack-physics-v0/train/001", "planbench-bw/instance-501", "x"):
+        with pytest.raises(ValueError, match="ids look like"):
+            task_by_id(bad)
