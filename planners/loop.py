@@ -237,7 +237,7 @@ class Planner:
             if not acting:
                 continue
             scores = self.verifier.score(env, acting, goal)
-            order = np.argsort(-scores.p, kind="stable")
+            order = scores.ranking()
             top = int(order[0])
             if best is None or scores.p[top] > best[0]:
                 best = (float(scores.p[top]), acting[top])
@@ -247,7 +247,8 @@ class Planner:
         if best is None:
             return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],
                             feedback)
-        if best[0] < self.config.infeasible_below and declared_seen:
+        oracle = self.config.planner == "llm+sim"  # it scored the declarations itself
+        if best[0] < self.config.infeasible_below and declared_seen and not oracle:
             return Decision(proposals, valid_total, best[0], [{"skill": "declare_infeasible"}], feedback)
         return Decision(proposals, valid_total, best[0], best[1], feedback)
 

@@ -57,8 +57,8 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
         plans = [_plan(steps, row) for row in draws]
-        scores = verifier.score(env, plans, base.goal).p
-        elite = np.argsort(-scores, kind="stable")[:ELITES]
+        verdict = verifier.score(env, plans, base.goal)
+        scores, elite = verdict.p, verdict.ranking()[:ELITES]
         if scores[elite[0]] > best_p:
             best_p, best_plan = float(scores[elite[0]]), plans[int(elite[0])]
         counts = np.zeros_like(probs)

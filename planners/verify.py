@@ -24,10 +24,18 @@ from foretell.envs import Goal
 
 @dataclass
 class Scores:
-    """Per-candidate verdicts: ``p`` (C,) the probability of success, ``why`` one sentence per candidate."""
+    """Per-candidate verdicts: ``p`` (C,) the probability of success, ``why`` one sentence per
+    candidate, and ``safe`` (C,) the probability that nothing falls on the way (ranks plans that
+    all fail the goal: the safer one is the better first step to take before replanning)."""
 
     p: np.ndarray
     why: list[str]
+    safe: np.ndarray | None = None
+
+    def ranking(self) -> np.ndarray:
+        """Candidate indices, best first: by ``p``, then by ``safe``."""
+        safe = np.zeros_like(self.p) if self.safe is None else self.safe
+        return np.lexsort((-safe, -self.p))
 
 
 @dataclass
@@ -69,11 +77,12 @@ class WorldModelVerifier:
                            num_steps=self.num_steps)
         p = np.asarray(imagined.p_goal_stable(goal), dtype=float)
         why = [imagined.describe_failure(c, goal) for c in range(len(plans))]
+        safe = 1.0 - imagined.p_fall().max(axis=1)  # (C,): p(no object falls), bounded by the likeliest fall
         self.stats.calls += 1
         self.stats.plans += len(plans)
         self.stats.transitions += int(sum(len(plan) for plan in plans)) * self.num_samples
         self.stats.seconds += time.perf_counter() - start
-        return Scores(p, why)
+        return Scores(p, why, safe)
 
 
 @dataclass
