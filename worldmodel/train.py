@@ -41,6 +41,7 @@ from .checkpoint import (
 )
 from .data import WindowSet, load_windows
 from .object_diffusion import ObjectDiffusionModel
+from .regressor import MODEL_CLASSES
 
 TRAIN_CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "train_config.json", "metrics.jsonl", "summary.json"
 RUNTIME_FIELDS = ("device", "bf16", "compile")
@@ -56,7 +57,8 @@ class TrainConfig:
     Attributes:
         data: dataset folders (``foretell generate`` output) to train on together.
         out: the run folder.
-        kind: world-model kind; only ``object`` is built.
+        kind: world-model kind: ``object`` (the diffusion model) or ``regressor`` (its deterministic
+            baseline, ``regressor.ObjectRegressorModel``: same trunk, MSE loss); ``frame`` is not built.
         steps: optimizer steps.
         batch_size: windows per step and rank.
         lr: peak learning rate (AdamW).
@@ -103,8 +105,8 @@ class TrainConfig:
         self.out = str(self.out)
         if not self.data:
             raise ValueError("data must name at least one dataset folder")
-        if self.kind != "object":
-            raise ValueError(f"kind={self.kind!r}: only the object world model is built ('frame' is not built yet)")
+        if self.kind not in MODEL_CLASSES:
+            raise ValueError(f"kind={self.kind!r}: built kinds are {sorted(MODEL_CLASSES)} ('frame' is not built yet)")
         for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
@@ -227,7 +229,7 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path 
              else windows.statistics(config.seed))
     with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
         torch.manual_seed(config.seed)
-        model = ObjectDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
+        model = MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
                                      property_dim=windows.property_dim, fps=windows.fps)
     from diffusers.training_utils import EMAModel
 
@@ -291,7 +293,7 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path 
             _barrier()
     log.close()
     digests = _gather([_digest(model.parameters()), _digest(ema.shadow_params)], world)
-    summary = {"run": str(run), "kind": "object", "steps": config.steps, "resumed_from_step": start,
+    summary = {"run": str(run), "kind": config.kind, "steps": config.steps, "resumed_from_step": start,
                "final_loss": log.last_loss if last_loss is None else last_loss,
                "samples_per_s": log.throughput(), "wall_s": round(time.perf_counter() - t0, 2),
                "parameters": sum(p.numel() for p in model.parameters()), "windows": len(windows),

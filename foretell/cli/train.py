@@ -15,8 +15,9 @@ app = typer.Typer(help="Train models (see docs/worldmodel.md).", no_args_is_help
 
 @app.command("world")
 def train_world(
-    kind: Literal["object", "frame"] = typer.Option("object", help="object (object-state diffusion) | frame "
-                                                                   "(not built yet)."),
+    kind: Literal["object", "regressor", "frame"] = typer.Option(
+        None, help="object (object-state diffusion) | regressor (its deterministic MSE baseline, same trunk) | "
+                   "frame (not built yet) [default: object, or the resumed run's]."),
     data: list[Path] = typer.Option(None, "--data", file_okay=False,
                                     help="Dataset folder (foretell generate); repeat to train on several."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics, TensorBoard logs."),
@@ -37,8 +38,8 @@ def train_world(
         raise ValueError("--kind frame: the frame world model is not built yet; use --kind object")
     from foretell.worldmodel.train import command_config, train
 
-    config = command_config(out, resume, data=data or None, device=device, bf16=bf16, compile=compile_model,
-                            steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
+    config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,
+                            compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
                             checkpoint_every=checkpoint_every)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:
@@ -49,5 +50,6 @@ def train_world(
         + f", final loss {summary['final_loss']:.4f}",
         f"{summary['parameters']:,} parameters, {summary['windows']:,} training windows, "
         f"{summary['samples_per_s']:.0f} samples/s on {summary['device']} x {summary['world_size']}",
-        f"model (EMA weights): {summary['checkpoint']}  (foretell.worldmodel.load('{summary['run']}'))",
+        f"model (EMA weights): {summary['checkpoint']}  (foretell.worldmodel."
+        + ("regressor.load_model" if summary["kind"] == "regressor" else "load") + f"('{summary['run']}'))",
     ])
