@@ -161,3 +161,37 @@ def eval_puzzles(
         *(f"  {name:20s} AUCCESS {row['auccess']:.3f}  first {100 * row['first_attempt_success']:5.1f}%  "
           f"solved {100 * row['solved']:5.1f}%  ({row['n']} tasks)" for name, row in result["per_template"].items()),
     ])
+
+
+@app.command("predict")
+def eval_predict(
+    model: Path = typer.Option(..., "--model", help="Object world-model run (foretell train world)."),
+    data: list[Path] = typer.Option(..., "--data", help="Test dataset of one scenario family and space; repeat."),
+    train: list[Path] = typer.Option(None, "--train", help="Space-A training dataset per family for the majority "
+                                                           "and classifier baselines [default: the model's own]."),
+    regressor: Path = typer.Option(None, "--regressor", help="A --kind regressor run: one more column."),
+    samples: int = typer.Option(16, "--samples", min=1, help="Sampled futures per episode."),
+    steps: int = typer.Option(4, "--steps", min=1, help="Sampler steps per horizon chunk."),
+    seed: int = typer.Option(0, min=0, help="Seed of the prefix rule and the samplers."),
+    properties: Literal["visible", "all", "none"] = typer.Option(
+        "visible", help="What the models are told: visible (shape, size; mass, friction, restitution at the "
+                        "training mean) | all (true values) | none."),
+    simulator: bool = typer.Option(True, "--simulator/--no-simulator", help="Also run the simulator ceiling."),
+    batch_size: int = typer.Option(32, min=1, help="Episodes per model call (each with its samples)."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | cuda:N."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """predict-ocp-v0: p(contact(agent, patient)) from an observed prefix, the world model against baselines."""
+    from foretell.runtime import resolve_device
+    from foretell.worldmodel.ocp_model import evaluate_predict, markdown
+
+    check_out(out)
+    result = evaluate(lambda progress: evaluate_predict(
+        model, data, train or None, regressor, samples, steps, seed, properties, simulator,
+        batch_size=batch_size, device=resolve_device(device), progress=progress), "predict-ocp-v0", out)
+    emit(result, as_json, [
+        f"predict-ocp-v0, {result['n']} episodes, {samples} samples, properties {properties}, seed {seed}",
+        f"world model: accuracy {pct(result['accuracy'])}, AUROC {result['auroc'] or float('nan'):.3f}, "
+        f"ECE {result['ece']:.3f}, Brier {result['brier']:.3f}, final-position error {result['position_error']:.3f} m",
+        *markdown(result).splitlines()])
