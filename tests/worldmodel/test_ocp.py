@@ -87,7 +87,7 @@ def test_baselines_run_end_to_end(train_set, test_set):
         for name, m in scores.items():
             assert 0 <= m["accuracy"] <= 1 and 0 <= m["brier"] <= 1 and 0 <= m["ece"] <= 1
             assert np.isnan(m["auroc"]) or 0 <= m["auroc"] <= 1
-            assert (m["final_position_error"] is None) == (name in ("majority", "cut_classifier"))
+            assert (m["final_position_error"] is None) == (name in ("majority", "first_frame", "cut_classifier"))
     assert result["results"]["A"]["Collide"]["simulator"]["final_position_error"] < 0.2
 
 
