@@ -5,7 +5,11 @@
   40 ms frame of a 6-object scene) and a skill model (one transition = one BlockStack skill);
 - the simulator's own rate on that work: scenario frames/s (state only, and with 64 px RGB
   rendering) and BlockStack-v0 skill steps/s (the expert acting, state only);
-- training samples/s (forward + backward + AdamW step, batch 64).
+- training samples/s (forward + backward + AdamW step, batch 64);
+- the planner's call end to end: ``imagine`` of C plans x S samples x T skills on a BlockStack
+  scene with a skill model of the skill-outcome config (history 1, horizon 1: one model call
+  per skill, all C x S rollouts in one batch), read-outs (p(goal holds and still), p(fall))
+  included, in skill transitions/s against the simulator's skill steps/s.
 
 Weights are random: speed does not depend on them. Prints a table and writes JSON.
 
@@ -26,7 +30,7 @@ import torch
 import foretell.envs  # noqa: F401 - registers the envs
 from foretell.envs.measure.episodes import make_policy
 from foretell.runtime import atomic_write_json, resolve_device
-from foretell.worldmodel import ObjectDiffusionModel
+from foretell.worldmodel import ObjectDiffusionModel, SceneState, imagine, load
 from foretell.worldmodel.actions import action_dim
 
 OBJECTS = 6
@@ -112,6 +116,35 @@ def training_samples_per_s(model: ObjectDiffusionModel, batch: int, repeats: int
     return repeats * batch / (time.perf_counter() - start)
 
 
+def imagine_transitions_per_s(model: ObjectDiffusionModel, plans: int, samples: int, skills: int, steps: int,
+                              repeats: int) -> dict:
+    """``imagine`` (plus read-outs) on a seeded 4-object BlockStack scene: C x S x T skill transitions/s."""
+    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
+    seed = next(s for s in range(100) if env.reset(seed=s) and len(env.unwrapped.object_names) >= 4)
+    env.reset(seed=seed)
+    scene = SceneState.from_env(env)
+    env.close()
+    names = scene.object_names
+    g = torch.Generator().manual_seed(3)
+    candidates = []
+    for _ in range(plans):  # random legal skills: speed does not depend on which
+        plan = []
+        for _ in range(skills):
+            i, j = torch.randperm(len(names), generator=g)[:2].tolist()
+            plan.append({"skill": "pick_place", "object": names[i], "target": names[j]})
+        candidates.append(plan)
+    goal = [f"on({candidates[0][0]['object']}, {candidates[0][0]['target']})"]
+    imagine(model, scene, candidates, samples, g, steps).p_goal_stable(goal)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = imagine(model, scene, candidates, samples, g, steps)
+        out.p_goal_stable(goal)
+        out.p_fall()
+    wall = (time.perf_counter() - start) / repeats
+    return {"plans": plans, "samples": samples, "skills": skills, "objects": len(names), "seconds_per_call": wall,
+            "transitions_per_s": plans * samples * skills / wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -120,6 +153,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4, help="sampling steps")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--imagine-plans", type=int, default=8, help="C candidate plans per imagine call")
+    parser.add_argument("--imagine-skills", type=int, default=4, help="T skills per plan")
+    parser.add_argument("--skill-model", type=Path, default=None,
+                        help="a trained skill run to time imagine with (default: random weights, same config)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/worldmodel.json"))
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -140,9 +177,14 @@ def main() -> None:
                          "ratio_to_simulator": rate / sim[reference],
                          **({"ratio_to_simulator_state_only": rate / sim["scenario_frames_per_s_state"]}
                             if kind == "none" else {})})
+    skill_model = (load(args.skill_model) if args.skill_model else
+                   ObjectDiffusionModel(history=1, horizon=1, action_kind="skill")).to(device).eval()
+    planner = imagine_transitions_per_s(skill_model, args.imagine_plans, args.samples, args.imagine_skills,
+                                        args.steps, args.repeats)
+    planner["ratio_to_simulator"] = planner["transitions_per_s"] / sim["blockstack_skill_steps_per_s"]
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
               or platform.machine(), "torch_threads": torch.get_num_threads(), "device": device,
-              "simulator": sim, "models": models, "imagination": rows, "args": {k: str(v) for k, v in
+              "simulator": sim, "models": models, "imagination": rows, "imagine": planner, "args": {k: str(v) for k, v in
                                                                                  vars(args).items()}}
     print(f"simulator: Collide {sim['scenario_frames_per_s_state']:.0f} frames/s (state), "
           f"{sim['scenario_frames_per_s_rgb64']:.0f} frames/s (64 px rgb); BlockStack "
@@ -155,6 +197,9 @@ def main() -> None:
                  if "ratio_to_simulator_state_only" in r else "")
         print(f"{r['kind']:6s} {r['batch']:5d} {r['transitions_per_s']:14.0f}  {r['ratio_to_simulator']:8.1f}x "
               f"({r['simulator_reference']}){extra}")
+    print(f"imagine: {planner['plans']} plans x {planner['samples']} samples x {planner['skills']} skills in "
+          f"{planner['seconds_per_call']:.2f} s = {planner['transitions_per_s']:.0f} skill transitions/s, "
+          f"{planner['ratio_to_simulator']:.1f}x the simulator")
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

@@ -124,9 +124,11 @@ class Imagined:
         out[empty] = self.scene.states[-1]
         return out
 
-    def p_goal_stable(self, goal) -> np.ndarray:
-        """p(goal holds and the scene is still) at each plan's end ``(C,)``."""
-        return p_goal_stable(self.final_states(), goal, self.scene.objects, self._mask)
+    def p_goal_stable(self, goal, tolerance: float | None = None) -> np.ndarray:
+        """p(goal holds and the scene is still) at each plan's end ``(C,)``; ``tolerance``: the
+        touching gap of the support read-out (None: 5 mm; ``skills.SKILL_TOLERANCE`` is the one
+        chosen on validation data for the skill model's predictions)."""
+        return p_goal_stable(self.final_states(), goal, self.scene.objects, self._mask, tolerance)
 
     def p_step_ok(self, goal=None) -> np.ndarray:
         """``(C, T)``: p(nothing falls during step t); with ``goal``, p(goal holds and the scene is

@@ -58,14 +58,18 @@ def _index(names: Sequence[str], name: str) -> int:
 
 
 # ---------------------------------------------------------------- support, goals, stability
-def support(states: torch.Tensor | np.ndarray, objects: Sequence, mask: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Support relations of states ``(..., N, 13)``: ``on (..., N, N)``, ``on_table (..., N)``."""
+def support(states: torch.Tensor | np.ndarray, objects: Sequence, mask: np.ndarray | None = None,
+            tolerance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Support relations of states ``(..., N, 13)``: ``on (..., N, N)``, ``on_table (..., N)``.
+    ``tolerance``: the touching gap in metres (None: ``support_from_poses``'s 5 mm, right for
+    simulated states; predicted states may need more, chosen on validation data)."""
     from foretell.envs import support_from_poses
 
     states = as_numpy(states)
     _check_states(states, objects)
-    return support_from_poses(states[..., :7], list(objects), mask)
+    if tolerance is None:
+        return support_from_poses(states[..., :7], list(objects), mask)
+    return support_from_poses(states[..., :7], list(objects), mask, tolerance=tolerance)
 
 
 def tower_heights(on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
@@ -124,18 +128,19 @@ def still(states: torch.Tensor | np.ndarray, mask: np.ndarray | None = None) -> 
     return slow.all(axis=-1)
 
 
-def goal_stable(states: torch.Tensor | np.ndarray, goal, objects: Sequence, mask: np.ndarray | None = None
-                ) -> np.ndarray:
-    """Goal holds and the scene is still, per state ``(..., N, 13)`` -> ``(...,)`` bool."""
+def goal_stable(states: torch.Tensor | np.ndarray, goal, objects: Sequence, mask: np.ndarray | None = None,
+                tolerance: float | None = None) -> np.ndarray:
+    """Goal holds and the scene is still, per state ``(..., N, 13)`` -> ``(...,)`` bool
+    (``tolerance``: see ``support``)."""
     states = as_numpy(states)
-    on, on_table = support(states, objects, mask)
+    on, on_table = support(states, objects, mask, tolerance)
     return goal_truth(goal, [o.name for o in objects], on, on_table) & still(states, mask)
 
 
-def p_goal_stable(states: torch.Tensor | np.ndarray, goal, objects: Sequence, mask: np.ndarray | None = None
-                  ) -> np.ndarray:
+def p_goal_stable(states: torch.Tensor | np.ndarray, goal, objects: Sequence, mask: np.ndarray | None = None,
+                  tolerance: float | None = None) -> np.ndarray:
     """p(goal holds and the scene is stable) over samples: final states ``(..., S, N, 13)`` -> ``(...,)``."""
-    return goal_stable(states, goal, objects, mask).mean(axis=-1)
+    return goal_stable(states, goal, objects, mask, tolerance).mean(axis=-1)
 
 
 # ---------------------------------------------------------------- events over time
