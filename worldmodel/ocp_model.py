@@ -191,6 +191,21 @@ def _metrics(probs: Sequence[float], labels: Sequence[bool], errors: Sequence[fl
     return {**out, "n": len(labels)}
 
 
+def method_scores(by_env: dict[str, dict], label_rates: dict[str, dict]) -> dict:
+    """One method's metrics pooled over every episode, ``per_env`` and ``per_space``, from its
+    per-episode ``{"Family/space": {"probs", "errors" or None, "labels"}}``."""
+    per_env = {key: {**_metrics(r["probs"], r["labels"], r["errors"]),
+                     "label_rate": label_rates[key]["label_rate"], "excluded": label_rates[key]["excluded"]}
+               for key, r in by_env.items()}
+    pools: dict[str, dict[str, list]] = {}
+    for key, r in by_env.items():
+        for pool in (pools.setdefault("overall", {}), pools.setdefault(key.split("/")[1], {})):
+            for field in ("probs", "labels", "errors"):
+                pool.setdefault(field, []).extend(r[field] or [])
+    pooled = {k: _metrics(p["probs"], p["labels"], p["errors"]) for k, p in pools.items()}
+    return {**pooled.pop("overall"), "per_env": per_env, "per_space": pooled}
+
+
 def _test_dirs(data_dirs: Sequence[str | Path]) -> list[Path]:
     if not data_dirs:
         raise ValueError("no test dataset given; pass --data DIR (a scenario family's test split)")
@@ -298,21 +313,9 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
         if sim is not None:
             sim.close()
 
-    def block(name: str) -> dict:
-        by_env = records[name]
-        per_env = {key: {**_metrics(r["probs"], r["labels"], r["errors"]),
-                         "label_rate": label_rates[key]["label_rate"], "excluded": label_rates[key]["excluded"]}
-                   for key, r in by_env.items()}
-        pools: dict[str, dict[str, list]] = {}
-        for key, r in by_env.items():
-            for pool in (pools.setdefault("overall", {}), pools.setdefault(key.split("/")[1], {})):
-                for field in ("probs", "labels", "errors"):
-                    pool.setdefault(field, []).extend(r[field] or [])
-        pooled = {k: _metrics(p["probs"], p["labels"], p["errors"]) for k, p in pools.items()}
-        return {**pooled.pop("overall"), "per_env": per_env, "per_space": pooled}
-
     baselines = [b for b in ("regressor", *ocp.BASELINES, "readout_on_truth") if b in records]
-    return {**block("model"), "baselines": {name: block(name) for name in baselines},
+    return {**method_scores(records["model"], label_rates),
+            "baselines": {name: method_scores(records[name], label_rates) for name in baselines},
             "label_rates": label_rates,
             "config": {"benchmark": "predict-ocp-v0", "model": str(model_run),
                        "regressor": None if regressor_run is None else str(regressor_run),

@@ -192,6 +192,7 @@ def eval_predict(
         batch_size=batch_size, device=resolve_device(device), progress=progress), "predict-ocp-v0", out)
     emit(result, as_json, [
         f"predict-ocp-v0, {result['n']} episodes, {samples} samples, properties {properties}, seed {seed}",
-        f"world model: accuracy {pct(result['accuracy'])}, AUROC {result['auroc'] or float('nan'):.3f}, "
+        f"world model: accuracy {pct(result['accuracy'])}, AUROC "
+        f"{'n/a (one class)' if result['auroc'] is None else format(result['auroc'], '.3f')}, "
         f"ECE {result['ece']:.3f}, Brier {result['brier']:.3f}, final-position error {result['position_error']:.3f} m",
         *markdown(result).splitlines()])
