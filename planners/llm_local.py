@@ -187,7 +187,9 @@ class TransformersBackend(LLMBackend):
 
         The grammar emits compact JSON on one line with ``json.dumps``'s default separators
         (``{"plan": [{"skill": "pick_place", ...}]}``): no free whitespace for a small model to wander in,
-        and fewer tokens. Few-shot examples should be written the same way.
+        and fewer tokens. Few-shot examples should be written the same way. One space may precede the
+        JSON, so that after a prompt ending in ``Plan:`` the model can write its usual `` {`` token, as
+        in examples written ``Plan: {...}``.
         """
         import xgrammar as xgr
 
@@ -199,8 +201,9 @@ class TransformersBackend(LLMBackend):
                                                           stop_token_ids=self.eos_ids.tolist())
                 self._compiler = xgr.GrammarCompiler(info, max_threads=max(1, torch.get_num_threads()))
             try:
-                self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False,
-                                                                         strict_mode=True)
+                plan = xgr.Grammar.from_json_schema(key, any_whitespace=False, strict_mode=True)
+                lead = xgr.Grammar.from_ebnf('root ::= "" | " "')
+                self._grammars[key] = self._compiler.compile_grammar(xgr.Grammar.concat(lead, plan))
             except Exception as exc:  # xgrammar raises RuntimeError/ValueError subclasses of its own
                 raise ValueError(f"json_schema cannot be compiled to a grammar: {exc}") from None
         return self._grammars[key]
