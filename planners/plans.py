@@ -219,7 +219,9 @@ def _first_json(text: str) -> tuple[object, str]:
 
 def _decode_reason(error: json.JSONDecodeError, length: int) -> str:
     if error.pos >= length - 1 or error.msg.startswith("Unterminated"):
-        return f"the JSON is cut off before it ends ({error.msg}); close every list, object and string"
+        where = "" if error.msg.endswith(" at") else " at"  # "Unterminated string starting at"
+        return (f"the JSON is cut off before it ends ({error.msg}{where} character {error.pos}); close every list, "
+                "object and string")
     near = error.doc[max(0, error.pos - 15):error.pos + 15]
     return f"the JSON is malformed at character {error.pos} near {_show(near)}: {error.msg}"
 
