@@ -58,6 +58,7 @@ class WorldModelVerifier:
     num_samples: int = 8
     num_steps: int = 4
     seed: int = 0
+    tolerance: float = 0.02  # touching gap (m) on predicted states: worldmodel.skills.SKILL_TOLERANCE, tuned on val
     stats: VerifierStats = field(default_factory=VerifierStats)
 
     def __post_init__(self) -> None:
@@ -75,7 +76,7 @@ class WorldModelVerifier:
         scene = SceneState.from_env(env)
         imagined = imagine(self.model, scene, plans, num_samples=self.num_samples, generator=self._generator,
                            num_steps=self.num_steps)
-        p = np.asarray(imagined.p_goal_stable(goal), dtype=float)
+        p = np.asarray(imagined.p_goal_stable(goal, self.tolerance), dtype=float)
         why = [imagined.describe_failure(c, goal) for c in range(len(plans))]
         safe = 1.0 - imagined.p_fall().max(axis=1)  # (C,): p(no object falls), bounded by the likeliest fall
         self.stats.calls += 1

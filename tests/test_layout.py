@@ -64,7 +64,9 @@ def _imports(name: str, path: Path) -> set[str]:
                 stem = ".".join(base + ([node.module] if node.module else []))
             else:
                 stem = node.module or ""
-            targets = [stem] + [f"{stem}.{alias.name}" for alias in node.names]
+            # `from pkg import module` imports the module (pkg is already initialising); `from pkg
+            # import name` imports pkg itself
+            targets = [f"{stem}.{a.name}" if f"{stem}.{a.name}" in MODULES else stem for a in node.names]
         else:
             continue
         for target in targets:

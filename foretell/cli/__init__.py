@@ -13,7 +13,7 @@ import typer
 
 from foretell import __version__
 
-from . import data, envs, train, worldmodel
+from . import data, envs, plan, train, worldmodel
 from . import eval as eval_cmds
 from ._common import GuardedGroup
 from .doctor import doctor
@@ -29,6 +29,8 @@ app.add_typer(eval_cmds.app, name="eval")
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")
 app.add_typer(worldmodel.app, name="worldmodel")
+app.command("plan")(plan.plan)
+app.add_typer(plan.bench_app, name="bench")
 
 
 def _version(value: bool) -> None:
