@@ -417,6 +417,7 @@ def compare_video(model_run: str | Path, data_dir: str | Path, episode: int, out
         qpos = data.qpos.reshape(n, 7)
         qpos[:, :3], qpos[:, 3:] = state[:, :3], state[:, 3:7]
         mujoco.mj_kinematics(scene.model, data)
+        mujoco.mj_camlight(scene.model, data)  # cameras and lights follow the poses (mj_kinematics leaves them)
         return renderer.rgb(data, camera)
 
     frames = []

@@ -165,7 +165,9 @@ def test_compare_video_shows_truth_beside_samples(ocp_sets, tmp_path):
     video = cv2.VideoCapture(str(out))
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))
     width, height = int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    first = video.read()[1]  # (48, 144, 3) BGR
     video.release()
+    assert first[24:, :48].mean() > 90  # the truth panel looks at the lit table (not a camera left at the origin)
     assert frames == summary["frames"] == 31 and (width, height) == (3 * 48, 48)
     assert summary["cut"] == kept[0].cut and len(summary["sample_contacts"]) == 2
     with pytest.raises(ValueError, match="--episode 99 is not in"):
