@@ -3,7 +3,7 @@
 Every backend answers ``complete(prompt, n, ...)`` with ``n`` completions of a completion-style prompt
 (the embedded model is a *base* model: prompt it few-shot) and adds the call to its cumulative ``usage``.
 With ``json_schema`` every completion is constrained to JSON matching that schema, so a sampled plan
-always parses (local and transformers backends: xgrammar; openai backend: the server's structured
+always parses (local and transformers backends: llguidance; openai backend: the server's structured
 output where it has one).
 
 | kind | what runs | module |

@@ -1,11 +1,15 @@
 """In-process LLM backends: the embedded Gemma 3 270M (``local``) and any model folder or GGUF file
-(``transformers``), with batched sampling and xgrammar-constrained decoding.
+(``transformers``), with batched sampling and llguidance-constrained decoding.
 
 Why a hand-written decoding loop rather than ``model.generate``: the ``n`` candidates share one prompt,
 so the prompt is run through the model once and its KV cache repeated ``n`` times (``generate`` would
 run the few-shot prompt ``n`` times); sampling draws from an explicit ``torch.Generator`` (``generate``
-reads torch's global RNG); finished candidates leave the batch; and xgrammar's batch matcher fills
+reads torch's global RNG); finished candidates leave the batch; and llguidance's executor fills
 the token masks of all rows in one call.
+
+Why llguidance and not xgrammar: on Linux x86_64 xgrammar depends on triton (~1 GB), whose bundled
+LLVM crashes the process when it is imported (torch._dynamo imports it whenever it is installed) next
+to a MuJoCo EGL context on Mesa's llvmpipe. llguidance is one Rust wheel with no Python dependencies.
 
 A GGUF file is dequantised by transformers on first use (~1.5 min on 2 cores for Gemma 3 270M,
 tokenizer conversion included); the converted model and tokenizer are cached as safetensors under
@@ -166,9 +170,9 @@ class TransformersBackend(LLMBackend):
         self._cache_kwarg = "cache" if "cache" in inspect.signature(self._decoder.forward).parameters \
             else "past_key_values"
         self._check_head()
-        self._compiler = None
-        self._batch_matcher = None
-        self._grammars: dict[str, object] = {}
+        self._ll_tokenizer = None  # llguidance.LLTokenizer, built on the first constrained call (Gemma: ~4-10 s)
+        self._executor = None      # llguidance.LLExecutor: fills the masks of all rows in parallel
+        self._grammars: dict[str, object] = {}  # canonical JSON of a schema -> its compiled LLMatcher, never advanced
 
     def _check_head(self) -> None:
         """Check that decoder, output head and soft-capping reproduce the model's own logits: the
@@ -183,29 +187,44 @@ class TransformersBackend(LLMBackend):
 
     # ------------------------------------------------------------------ constrained decoding
     def grammar(self, json_schema: dict):
-        """The xgrammar ``CompiledGrammar`` for a schema, compiled once per distinct schema.
+        """The compiled grammar of a schema: a fresh llguidance ``LLMatcher``, compiled once per distinct
+        schema (keyed by the schema's canonical JSON, so a schema equal up to key order reuses the first
+        one's grammar); each candidate decodes with a ``deep_copy`` of it.
 
         The grammar emits compact JSON on one line with ``json.dumps``'s default separators
-        (``{"plan": [{"skill": "pick_place", ...}]}``): no free whitespace for a small model to wander in,
-        and fewer tokens. Few-shot examples should be written the same way. One space may precede the
-        JSON, so that after a prompt ending in ``Plan:`` the model can write its usual `` {`` token, as
-        in examples written ``Plan: {...}``.
+        (``{"plan": [{"skill": "pick_place", ...}]}``), properties in the schema's order: no free
+        whitespace for a small model to wander in, and fewer tokens. Few-shot examples should be written
+        the same way. One space may precede the JSON, so that after a prompt ending in ``Plan:`` the model
+        can write its usual `` {`` token, as in examples written ``Plan: {...}``.
+
+        Raises:
+            ValueError: the schema cannot be compiled (llguidance's message says why).
         """
-        import xgrammar as xgr
+        import llguidance
+        import llguidance.hf
 
         key = json.dumps(json_schema, sort_keys=True)
         if key not in self._grammars:
-            if self._compiler is None:
-                self._batch_matcher = xgr.BatchGrammarMatcher(max_threads=max(1, torch.get_num_threads()))
-                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
-                                                          stop_token_ids=self.eos_ids.tolist())
-                self._compiler = xgr.GrammarCompiler(info, max_threads=max(1, torch.get_num_threads()))
-            try:
-                plan = xgr.Grammar.from_json_schema(key, any_whitespace=False, strict_mode=True)
-                lead = xgr.Grammar.from_ebnf('root ::= "" | " "')
-                self._grammars[key] = self._compiler.compile_grammar(xgr.Grammar.concat(lead, plan))
-            except Exception as exc:  # xgrammar raises RuntimeError/ValueError subclasses of its own
-                raise ValueError(f"json_schema cannot be compiled to a grammar: {exc}") from None
+            if self._ll_tokenizer is None:
+                try:
+                    self._ll_tokenizer = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=self.vocab_size,
+                                                                      eos_token=self.eos_ids.tolist())
+                except ValueError as exc:  # a slow (Python) tokenizer
+                    raise RuntimeError(f"{self.name}: constrained decoding needs a fast tokenizer: {exc}") from None
+                self._executor = llguidance.LLExecutor(num_threads=max(1, torch.get_num_threads()))
+            # compact JSON: no free whitespace, json.dumps's separators (merged over any x-guidance given)
+            options = {**json_schema.get("x-guidance", {}), "whitespace_flexible": False,
+                       "item_separator": ", ", "key_separator": ": "}
+            # properties are emitted in the schema's own order: compile the schema as given, not `key`
+            lark = 'start: " "? plan\nplan: %json ' + json.dumps({**json_schema, "x-guidance": options})
+            grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+            is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, self._ll_tokenizer)
+            if is_error:
+                raise ValueError(f"json_schema cannot be compiled to a grammar: {messages[0].strip()}")
+            matcher = llguidance.LLMatcher(self._ll_tokenizer, grammar, log_level=0)
+            if matcher.is_error():
+                raise ValueError(f"json_schema cannot be compiled to a grammar: {matcher.get_error().strip()}")
+            self._grammars[key] = matcher
         return self._grammars[key]
 
     # ------------------------------------------------------------------ sampling
@@ -228,7 +247,7 @@ class TransformersBackend(LLMBackend):
         Returns:
             the generated token ids per row (end-of-sequence excluded) and their lengths, shape (n,).
         """
-        import xgrammar as xgr
+        import llguidance.numpy as llg_np
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
@@ -240,25 +259,27 @@ class TransformersBackend(LLMBackend):
         rows = torch.arange(n)                                                  # batch row -> candidate
         matchers = None
         if grammar is not None:
-            # terminate_without_stop_token: a row ends as soon as its JSON is complete (saves a forward pass)
-            matchers = [xgr.GrammarMatcher(grammar, terminate_without_stop_token=True) for _ in range(n)]
-            bitmask = xgr.allocate_token_bitmask(n, self.vocab_size)            # (n, ceil(V / 32)) int32
+            matchers = [grammar.deep_copy() for _ in range(n)]                  # one matcher per candidate
+            bitmask = llg_np.allocate_token_bitmask(n, self.vocab_size)         # (n, ceil(V / 32)) int32
         for step in range(max_tokens):
             if matchers is None:
                 next_tokens = _sample_tokens(self._logits(hidden), temperature, generator)  # (b,)
             else:
                 active = [matchers[i] for i in rows.tolist()]
-                self._batch_matcher.batch_fill_next_token_bitmask(active, bitmask)
-                allowed = _unpack_bitmask(bitmask[: len(rows)], self.vocab_size)  # (b, V)
+                llg_np.fill_next_token_bitmask_par(self._executor, [(m, j) for j, m in enumerate(active)], bitmask)
+                allowed = _unpack_bitmask(torch.from_numpy(bitmask[: len(rows)]), self.vocab_size)  # (b, V)
                 next_tokens = self._sample_allowed(hidden, allowed.to(self.device), temperature, generator)
             ended = torch.isin(next_tokens, self.eos_ids)                       # (b,)
             out[rows[~ended.cpu()], step] = next_tokens[~ended].cpu()
             lengths[rows[~ended.cpu()]] += 1
             if matchers is not None:
-                accepted = xgr.BatchGrammarMatcher.batch_accept_token(active, next_tokens.tolist())
-                if not all(accepted):
-                    raise RuntimeError(f"{self.name}: the grammar rejected a token it allowed (xgrammar bug?)")
-                ended |= torch.tensor([m.is_terminated() for m in active], device=ended.device)
+                for matcher, token, eos in zip(active, next_tokens.tolist(), ended.tolist(), strict=True):
+                    if not eos and not matcher.consume_token(token):
+                        raise RuntimeError(f"{self.name}: the grammar rejected a token it allowed "
+                                           f"(llguidance: {matcher.get_error().strip()})")
+                # a row ends as soon as its JSON is complete (is_stopped: nothing but EOS may follow),
+                # which saves the forward pass that would only sample EOS
+                ended |= torch.tensor([m.is_stopped() for m in active], device=ended.device)
             if stop:
                 texts = self.tokenizer.batch_decode(out[rows, : step + 1], skip_special_tokens=True)
                 ended |= torch.tensor([any(s in t for s in stop) for t in texts], device=ended.device)
@@ -302,7 +323,7 @@ class TransformersBackend(LLMBackend):
 
 
 def _unpack_bitmask(bitmask: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """xgrammar's packed bitmask (b, ceil(V / 32)) int32, bit j of word w = token 32 w + j -> (b, V) bool."""
+    """llguidance's packed bitmask (b, ceil(V / 32)) int32, bit j of word w = token 32 w + j -> (b, V) bool."""
     shifts = torch.arange(32, dtype=torch.int32)                                # (32,)
     bits = (bitmask.unsqueeze(-1) >> shifts) & 1                                # (b, W, 32)
     return bits.reshape(bitmask.shape[0], -1)[:, :vocab_size].bool()

@@ -77,7 +77,7 @@ def plan_schema(object_names: Sequence[str], max_steps: int = MAX_PLAN_STEPS,
                 skills: Sequence[str] = PLAN_SKILLS) -> dict:
     """JSON schema of ``{"plan": [action, ...]}`` for this scene, for constrained decoding.
 
-    Uses only the draft 2020-12 keywords that xgrammar compiles (type, properties, required,
+    Uses only the draft 2020-12 keywords that llguidance compiles (type, properties, required,
     additionalProperties, const, enum, anyOf, items, minItems, maxItems, minimum, maximum). Objects
     and targets are enums of the scene's names, one pick_place variant per object so that no
     object can be placed on itself; declare_infeasible is a plan of its own. Every instance passes

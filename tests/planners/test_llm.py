@@ -1,5 +1,5 @@
 """LLM backends: the interface, record/replay, the openai backend against a real local HTTP server, the
-in-process sampler (tiny random model, real xgrammar) and, slow, the embedded Gemma 3 270M."""
+in-process sampler (tiny random model, real llguidance) and, slow, the embedded Gemma 3 270M."""
 
 from __future__ import annotations
 
@@ -252,8 +252,8 @@ def test_openai_needs_a_url(monkeypatch):
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
     """A random 2-layer Gemma 3 with a byte-level BPE tokenizer trained here: the real sampler and
-    xgrammar, no download. Its outputs are noise, which is the hard case for constrained decoding."""
-    pytest.importorskip("xgrammar")
+    llguidance, no download. Its outputs are noise, which is the hard case for constrained decoding."""
+    pytest.importorskip("llguidance")
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
@@ -293,6 +293,20 @@ def test_transformers_backend_constrained_plans_always_parse(tiny_model_dir):
     assert len(backend._grammars) == 1
     usage = backend.usage
     assert usage.calls == 3 and usage.prompt_tokens > 0 and usage.completion_tokens >= 12 * 6
+
+
+def test_transformers_backend_grammar_is_compact_json_in_schema_order(tiny_model_dir):
+    backend = make_backend("transformers", model=str(tiny_model_dir))
+    template = backend.grammar(plan_schema(NAMES))
+    compact = json.dumps({"plan": [{"skill": "pick_place", "object": "red_cube", "target": "table"}]})
+    for text, ok in [(compact, True), (" " + compact, True), ("  " + compact, False),
+                     (compact.replace(", ", ","), False), (json.dumps(json.loads(compact), sort_keys=True), False)]:
+        matcher = template.deep_copy()
+        assert (matcher.consume_tokens(backend.tokenizer(text).input_ids) and matcher.is_stopped()
+                and not matcher.is_error()) == ok, text
+    assert not template.is_error() and template.is_accepting() is False  # the cached template is never advanced
+    with pytest.raises(ValueError, match="cannot be compiled"):
+        backend.grammar({"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}})
 
 
 def test_transformers_backend_unconstrained_stop_and_budget(tiny_model_dir):
