@@ -206,7 +206,7 @@ class Planner:
         schema = plan_schema(names, MAX_PLAN_STEPS)
         feedback: list[str] = []
         proposals = valid_total = 0
-        best: tuple[float, list[dict]] | None = None
+        best: tuple[tuple, list[dict]] | None = None  # (rank key, plan)
         declared_seen = False
         for round_index in range(self.config.rounds):
             prompt = build_prompt(base.instruction, scene_text, history, feedback)
@@ -239,18 +239,18 @@ class Planner:
             scores = self.verifier.score(env, acting, goal)
             order = scores.ranking()
             top = int(order[0])
-            if best is None or scores.p[top] > best[0]:
-                best = (float(scores.p[top]), acting[top])
-            if best[0] >= self.config.accept:
+            if best is None or scores.key(top) > best[0]:
+                best = (scores.key(top), acting[top])
+            if best[0][0] >= self.config.accept:
                 break
             feedback += [why for why in dict.fromkeys(scores.why[int(c)] for c in order[:3]) if why]
         if best is None:
             return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],
                             feedback)
         oracle = self.config.planner == "llm+sim"  # it scored the declarations itself
-        if best[0] < self.config.infeasible_below and declared_seen and not oracle:
-            return Decision(proposals, valid_total, best[0], [{"skill": "declare_infeasible"}], feedback)
-        return Decision(proposals, valid_total, best[0], best[1], feedback)
+        if best[0][0] < self.config.infeasible_below and declared_seen and not oracle:
+            return Decision(proposals, valid_total, best[0][0], [{"skill": "declare_infeasible"}], feedback)
+        return Decision(proposals, valid_total, best[0][0], best[1], feedback)
 
 
 def _key(plan: list[dict]) -> str:

@@ -13,11 +13,15 @@ import numpy as np
 TABLE_SPOTS = ((0.14, 0.14), (0.14, -0.14), (-0.14, 0.14), (-0.14, -0.14))
 """Table positions (m) search may put an object on: near the workspace corners (half-width 0.22 m),
 clear of a central tower."""
-POPULATION = 48
+POPULATION = 32
 ELITES = 6
 ITERATIONS = 3
 SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
 INFEASIBLE_BELOW = 0.15
+COMPLETE = 0.95
+"""Declare the goal infeasible only when no plan both succeeds (p >= ``INFEASIBLE_BELOW``) and none
+even reaches the goal's shape (progress >= ``COMPLETE``); otherwise take the best partial plan and
+search again from where it leads (receding horizon)."""
 
 
 def _choices(names: list[str]) -> list[dict | None]:
@@ -43,8 +47,8 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     most ``max_len`` steps (default: one per object), ``population`` per iteration.
 
     Returns:
-        The best plan found and its success probability; ``[declare_infeasible]`` when no plan
-        reaches ``INFEASIBLE_BELOW``.
+        The best plan found (by success probability, then goal progress, then safety) and its
+        success probability; ``[declare_infeasible]`` when no plan gets anywhere (see ``COMPLETE``).
     """
     base = env.unwrapped
     names = list(base.tabletop.scene.names)
@@ -53,14 +57,14 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
-    best_plan, best_p = [], -1.0
+    best_plan, best = [], (-1.0, -1.0, -1.0)
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
         plans = [_plan(steps, row) for row in draws]
         verdict = verifier.score(env, plans, base.goal)
-        scores, elite = verdict.p, verdict.ranking()[:ELITES]
-        if scores[elite[0]] > best_p:
-            best_p, best_plan = float(scores[elite[0]]), plans[int(elite[0])]
+        elite = verdict.ranking()[:ELITES]
+        if verdict.key(int(elite[0])) > best:
+            best, best_plan = verdict.key(int(elite[0])), plans[int(elite[0])]
         counts = np.zeros_like(probs)
         for row in draws[elite]:
             stopped = False
@@ -68,9 +72,9 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
                 counts[t, 0 if stopped else a] += 1
                 stopped = stopped or a == 0
         probs = SMOOTHING * probs + (1 - SMOOTHING) * counts / counts.sum(axis=1, keepdims=True)
-    if best_p < INFEASIBLE_BELOW:
-        return [{"skill": "declare_infeasible"}], best_p
-    return best_plan, best_p
+    if best[0] < INFEASIBLE_BELOW and best[1] < COMPLETE:
+        return [{"skill": "declare_infeasible"}], best[0]
+    return best_plan, best[0]
 
 
 def _plan(steps: list[dict | None], row: np.ndarray) -> list[dict]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from foretell.envs import Goal
+from foretell.envs.sim import physics
 
 
 @dataclass
@@ -31,11 +32,36 @@ class Scores:
     p: np.ndarray
     why: list[str]
     safe: np.ndarray | None = None
+    progress: np.ndarray | None = None
 
     def ranking(self) -> np.ndarray:
-        """Candidate indices, best first: by ``p``, then by ``safe``."""
-        safe = np.zeros_like(self.p) if self.safe is None else self.safe
-        return np.lexsort((-safe, -self.p))
+        """Candidate indices, best first: by ``p``, then ``progress``, then ``safe``."""
+        zeros = np.zeros_like(self.p)
+        safe = zeros if self.safe is None else self.safe
+        progress = zeros if self.progress is None else self.progress
+        return np.lexsort((-safe, -np.round(progress, 3), -self.p))
+
+    def key(self, c: int) -> tuple[float, float, float]:
+        """Candidate ``c``'s rank key (larger is better), comparable across calls."""
+        return (float(self.p[c]), round(float(self.progress[c]), 3) if self.progress is not None else 0.0,
+                float(self.safe[c]) if self.safe is not None else 0.0)
+
+
+def goal_progress(goal: Goal, names: list[str], on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
+    """How much of a goal holds, in [0, 1], per scene: the mean over its predicates of their truth,
+    ``tower_height(h)`` counted as the fraction of the tower standing. ``on (..., N, N)``,
+    ``on_table (..., N)`` -> ``(...,)``. A dense signal where p(success) is 0 for every candidate
+    (a six-object tower is rarely finished by one imagined plan, but a taller partial tower is
+    closer), used to rank such candidates, never to call a plan successful."""
+    from foretell.worldmodel.readouts import goal_truth, predicates, tower_heights
+
+    parts = []
+    for pred in predicates(goal):
+        if pred.name == "tower_height":
+            parts.append(np.minimum(tower_heights(on, on_table) / pred.args[0], 1.0))
+        else:
+            parts.append(goal_truth([pred], names, on, on_table).astype(float))
+    return np.mean(parts, axis=0)
 
 
 @dataclass
@@ -71,6 +97,7 @@ class WorldModelVerifier:
 
     def score(self, env, plans: list[list[dict]], goal: Goal) -> Scores:
         from foretell.worldmodel import SceneState, imagine  # inference API only
+        from foretell.worldmodel.readouts import still, support
 
         start = time.perf_counter()
         scene = SceneState.from_env(env)
@@ -79,11 +106,14 @@ class WorldModelVerifier:
         p = np.asarray(imagined.p_goal_stable(goal, self.tolerance), dtype=float)
         why = [imagined.describe_failure(c, goal) for c in range(len(plans))]
         safe = 1.0 - imagined.p_fall().max(axis=1)  # (C,): p(no object falls), bounded by the likeliest fall
+        final = imagined.final_states()  # (C, S, N, 13)
+        on, on_table = support(final, scene.objects, scene.mask, self.tolerance)
+        progress = (goal_progress(goal, scene.object_names, on, on_table) * still(final, scene.mask)).mean(axis=1)
         self.stats.calls += 1
         self.stats.plans += len(plans)
         self.stats.transitions += int(sum(len(plan) for plan in plans)) * self.num_samples
         self.stats.seconds += time.perf_counter() - start
-        return Scores(p, why, safe)
+        return Scores(p, why, safe, progress)
 
 
 @dataclass
@@ -97,7 +127,7 @@ class SimulatorVerifier:
         base = env.unwrapped
         snapshot = base.get_state()
         frames, base.tabletop.frame_callback = base.tabletop.frame_callback, None  # imagining records no video
-        p, why = np.zeros(len(plans)), []
+        p, progress, why = np.zeros(len(plans)), np.zeros(len(plans)), []
         try:
             for c, plan in enumerate(plans):
                 reason = "the plan ends before the goal holds"
@@ -113,6 +143,8 @@ class SimulatorVerifier:
                     if not info["stable"]:
                         reason = f"the scene is still moving after {action.get('skill')}"
                 why.append(reason)
+                on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
+                progress[c] = goal_progress(goal, list(base.tabletop.scene.names), on, on_table)
                 base.set_state(snapshot)
         finally:
             base.set_state(snapshot)
@@ -120,4 +152,4 @@ class SimulatorVerifier:
         self.stats.calls += 1
         self.stats.plans += len(plans)
         self.stats.seconds += time.perf_counter() - start
-        return Scores(p, why)
+        return Scores(p, why, None, progress)

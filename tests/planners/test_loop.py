@@ -96,8 +96,9 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
     env, *_ = make_env(planbench_task)
     try:
         plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=64, iterations=4)
-        none, p_none = cem_plan(env, type("Never", (), {"score": lambda self, e, plans, g: Scores(
-            np.zeros(len(plans)), [""] * len(plans))})(), np.random.default_rng(0), max_len=2, population=8)
+        never = type("Never", (), {"score": lambda self, e, plans, g: Scores(
+            np.zeros(len(plans)), [""] * len(plans), progress=np.full(len(plans), 0.5))})()
+        none, p_none = cem_plan(env, never, np.random.default_rng(0), max_len=2, population=8)
     finally:
         env.close()
     assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
@@ -164,3 +165,15 @@ def test_world_model_variants_run_end_to_end(variant, tiny_skill_model, planbenc
         from foretell.worldmodel import ObjectDiffusionModel
 
         Planner(PlannerConfig(planner="cem+wm"), None, ObjectDiffusionModel(hidden_dim=32, num_layers=1, num_heads=2))
+
+
+def test_goal_progress_grades_partial_towers():
+    from foretell.envs import Goal, Predicate
+    from foretell.planners.verify import goal_progress
+
+    names = ["a", "b", "c"]
+    on = np.zeros((2, 3, 3), dtype=bool)
+    on[0, 1, 0] = True  # scene 0: b on a (a 2-tower); scene 1: all on the table
+    on_table = np.array([[True, False, True], [True, True, True]])
+    goal = Goal((Predicate("tower_height", (3,)), Predicate("on", ("b", "a"))), "custom")
+    np.testing.assert_allclose(goal_progress(goal, names, on, on_table), [(2 / 3 + 1) / 2, (1 / 3 + 0) / 2])
