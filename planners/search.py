@@ -18,10 +18,9 @@ ELITES = 6
 ITERATIONS = 3
 SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
 INFEASIBLE_BELOW = 0.15
-COMPLETE = 0.95
-"""Declare the goal infeasible only when no plan both succeeds (p >= ``INFEASIBLE_BELOW``) and none
-even reaches the goal's shape (progress >= ``COMPLETE``); otherwise take the best partial plan and
-search again from where it leads (receding horizon)."""
+"""Declare the goal infeasible only when no plan succeeds (p >= ``INFEASIBLE_BELOW``) and none even
+brings the scene closer to the goal's shape than it is now; otherwise take the best partial plan
+and search again from where it leads (receding horizon)."""
 
 
 def _choices(names: list[str]) -> list[dict | None]:
@@ -48,7 +47,7 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
 
     Returns:
         The best plan found (by success probability, then goal progress, then safety) and its
-        success probability; ``[declare_infeasible]`` when no plan gets anywhere (see ``COMPLETE``).
+        success probability; ``[declare_infeasible]`` when no plan gets anywhere (see ``INFEASIBLE_BELOW``).
     """
     base = env.unwrapped
     names = list(base.tabletop.scene.names)
@@ -57,6 +56,7 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
+    now = verifier.score(env, [[]], base.goal).key(0)  # the scene as it is: the bar a plan must clear
     best_plan, best = [], (-1.0, -1.0, -1.0)
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
@@ -72,7 +72,7 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
                 counts[t, 0 if stopped else a] += 1
                 stopped = stopped or a == 0
         probs = SMOOTHING * probs + (1 - SMOOTHING) * counts / counts.sum(axis=1, keepdims=True)
-    if best[0] < INFEASIBLE_BELOW and best[1] < COMPLETE:
+    if best[0] < INFEASIBLE_BELOW and best[1] <= now[1]:
         return [{"skill": "declare_infeasible"}], best[0]
     return best_plan, best[0]
 
