@@ -33,7 +33,7 @@ from foretell.envs.sim import physics
 from .plans import MAX_PLAN_STEPS, action_text, parse_plan, plan_schema
 from .prompts import build_prompt, describe_scene, feedback_for_rejection
 from .search import cem_plan, random_action
-from .tasks import PlanTask, make_env, physics_blind_plan
+from .tasks import PlanTask, make_env, moves_to_actions, physics_blind_plan
 from .verify import SimulatorVerifier, WorldModelVerifier
 
 PLANNERS = ("llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert")
@@ -203,7 +203,7 @@ class Planner:
         names, goal = list(base.object_names), base.goal
         on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
         scene_text = describe_scene(base.objects, names, on, on_table)
-        schema = plan_schema(names, MAX_PLAN_STEPS)
+        schema = plan_schema(names, MAX_PLAN_STEPS, offsets=False)  # what goes where; table spots are ours
         feedback: list[str] = []
         proposals = valid_total = 0
         best: tuple[tuple, list[dict]] | None = None  # (rank key, plan)
@@ -218,7 +218,7 @@ class Planner:
             for text in texts:
                 check = parse_plan(text, names)
                 if check.ok and check.actions:
-                    plans.append(list(check.actions))
+                    plans.append(_placed(env, list(check.actions)))
                 elif not check.ok:
                     rejected.append(feedback_for_rejection(check))
             valid_total += len(plans)
@@ -251,6 +251,13 @@ class Planner:
         if best[0][0] < self.config.infeasible_below and declared_seen and not oracle:
             return Decision(proposals, valid_total, best[0][0], [{"skill": "declare_infeasible"}], feedback)
         return Decision(proposals, valid_total, best[0][0], best[1], feedback)
+
+
+def _placed(env, plan: list[dict]) -> list[dict]:
+    """A plan with every move to the table sent to a free table spot (tracked through the plan)."""
+    if any(a.get("skill") != "pick_place" for a in plan):
+        return plan
+    return moves_to_actions(env, [(a["object"], a["target"]) for a in plan])
 
 
 def _key(plan: list[dict]) -> str:

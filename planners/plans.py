@@ -74,7 +74,7 @@ class PlanCheck:
 
 
 def plan_schema(object_names: Sequence[str], max_steps: int = MAX_PLAN_STEPS,
-                skills: Sequence[str] = PLAN_SKILLS) -> dict:
+                skills: Sequence[str] = PLAN_SKILLS, offsets: bool = True) -> dict:
     """JSON schema of ``{"plan": [action, ...]}`` for this scene, for constrained decoding.
 
     Uses only the draft 2020-12 keywords that llguidance compiles (type, properties, required,
@@ -87,6 +87,8 @@ def plan_schema(object_names: Sequence[str], max_steps: int = MAX_PLAN_STEPS,
         object_names: the scene's object names (unique, non-empty, never "table").
         max_steps: longest plan, >= 1.
         skills: the skills offered, a non-empty subset of ``SKILLS`` (push only when listed).
+        offsets: offer pick_place's ``dx``/``dy``. Without them a plan says only what goes where
+            (fewer tokens; the planner then chooses table spots itself).
 
     Returns:
         The schema as a dict (``json.dumps`` it for a backend).
@@ -98,7 +100,7 @@ def plan_schema(object_names: Sequence[str], max_steps: int = MAX_PLAN_STEPS,
         offset = {"type": "number", "minimum": -WORKSPACE_HALF, "maximum": WORKSPACE_HALF}
         moves += [_action_schema("pick_place", {
             "object": {"const": name}, "target": {"enum": [n for n in names if n != name] + [TABLE]},
-            "dx": offset, "dy": offset}, ["object", "target"]) for name in names]
+            **({"dx": offset, "dy": offset} if offsets else {})}, ["object", "target"]) for name in names]
     if "push" in skills:
         moves.append(_action_schema("push", {
             "object": {"enum": names},

@@ -224,19 +224,33 @@ def test_schema_offers_push_only_when_asked():
     assert only_declare["maxItems"] == 1
 
 
-def test_schema_compiles_with_xgrammar_and_matches_parse_plan():
-    xgr = pytest.importorskip("xgrammar")
-    info = xgr.TokenizerInfo([bytes([i]).decode("latin-1") for i in range(256)])  # a byte-level vocabulary
-    compiled = xgr.GrammarCompiler(info).compile_json_schema(json.dumps(plan_schema(NAMES, skills=SKILLS)),
-                                                             any_whitespace=False)
-    texts = [plan(pick(), pick("blue_ball", "red_cube", dx=0.02, dy=-0.01)), plan({"skill": "declare_infeasible"}),
+def test_schema_compiles_with_llguidance_and_matches_parse_plan():
+    llg = pytest.importorskip("llguidance")
+    tokenizer = llg.LLTokenizer(llg.TokenizerWrapper(_ByteTokenizer()))
+    schema = {**plan_schema(NAMES, skills=SKILLS),
+              "x-guidance": {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}}
+    grammar = llg.LLMatcher.grammar_from_json_schema(schema)
+    assert llg.LLMatcher.validate_grammar(grammar, tokenizer) == ""
+    texts = [plan(pick(), pick("blue_ball", "red_cube", dx=0.02, dy=-0.01)),
+             plan({"skill": "declare_infeasible"}),
              plan({"skill": "push", "object": "red_cube", "direction": "left", "distance": 0.1}),
              plan(pick("red_cube", "red_cube")), plan(pick(dx=0.5)), plan({"skill": "declare_infeasible"}, pick()),
              plan(pick("green_cube")), '{"plan": []}']
     for text in texts:
-        matcher = xgr.GrammarMatcher(compiled, terminate_without_stop_token=True)
-        grammar_ok = matcher.accept_string(text) and matcher.is_terminated()
+        matcher = llg.LLMatcher(tokenizer, grammar, log_level=0)
+        grammar_ok = matcher.consume_tokens(list(text.encode())) and matcher.is_stopped() and not matcher.is_error()
         assert grammar_ok == parse_plan(text, NAMES, skills=SKILLS).ok, text
+
+
+class _ByteTokenizer:
+    """A byte-level vocabulary (token i = byte i) plus an end-of-sequence token, for llguidance."""
+    eos_token_id = 256
+    bos_token_id = None
+    tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+    special_token_ids = [256]
+
+    def __call__(self, s):
+        return list(s.encode() if isinstance(s, str) else s)
 
 
 # ---------------------------------------------------------------- text helpers
