@@ -3,7 +3,9 @@
 ``cem_plan`` is the DINO-WM / TD-MPC2 recipe for a discrete skill space: keep one categorical
 distribution per plan step over "move object o onto target t (or stop)", sample a population of
 plans from it, score them all with the verifier in one batched call, refit the distributions to
-the elite plans, repeat. It knows nothing but the object names, the skill schema and the verifier.
+the elite plans, repeat. Every single step is first imagined exhaustively (a few dozen, one
+batched call): the best one is the fallback plan, and the elite single steps seed the first
+step's distribution. It knows nothing but the object names, the skill schema and the verifier.
 """
 
 from __future__ import annotations
@@ -56,8 +58,15 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
-    now = verifier.score(env, [[]], base.goal).key(0)  # the scene as it is: the bar a plan must clear
-    best_plan, best = [], (-1.0, -1.0, -1.0)
+    scene_now = verifier.score(env, [[]] + [[dict(a)] for a in steps[1:]], base.goal)
+    now = scene_now.key(0)  # the scene as it is: the bar a plan must clear
+    # Every single step, imagined exhaustively (one batched call): the best is the fallback plan and
+    # the first-step distribution CEM starts from (the elite single steps, not uniform).
+    first = scene_now.ranking()
+    first = first[first > 0][:ELITES]
+    best_plan, best = [dict(steps[int(first[0])])], scene_now.key(int(first[0]))
+    probs[0] = 0.5 * probs[0]
+    probs[0, first] += 0.5 / len(first)
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
         plans = [_plan(steps, row) for row in draws]

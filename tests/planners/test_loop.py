@@ -95,7 +95,7 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
 
     env, *_ = make_env(planbench_task)
     try:
-        plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=64, iterations=4)
+        plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=256, iterations=4)
         never = type("Never", (), {"score": lambda self, e, plans, g: Scores(
             np.zeros(len(plans)), [""] * len(plans), progress=np.full(len(plans), 0.5))})()
         none, p_none = cem_plan(env, never, np.random.default_rng(0), max_len=2, population=8)
