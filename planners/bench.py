@@ -127,11 +127,14 @@ def _chunk_run(task_set: str, split: str, task_ids: list[str], config: dict, llm
 
 def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | None, llm: dict | None,
                world_model: str | Path | None, seed: int = 0, backend: str = "local", chunk: int = 5,
-               progress: Callable | None = None, config: dict | None = None) -> dict:
-    """Every variant in ``planners`` on the same tasks; ``backend``: ``local`` or ``ray``."""
+               progress: Callable | None = None, config: dict | None = None, stride: int = 1) -> dict:
+    """Every variant in ``planners`` on the same tasks (every ``stride``-th of the split, at most
+    ``episodes``); ``backend``: ``local`` or ``ray``."""
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-    tasks = load_tasks(task_set, split, limit=episodes)
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    tasks = load_tasks(task_set, split)[::stride][:episodes]
     configs = {p: PlannerConfig(planner=p, seed=seed, **(config or {})) for p in planners}  # validates each
     table = {}
     if backend == "local":
@@ -150,8 +153,8 @@ def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | N
         for name, parts in futures.items():
             rows = [row for part in ray.get(parts) for row in part]
             table[name] = {"planner": name, **summarise([_result(r) for r in rows]), "per_episode": rows}
-    return {"task_set": task_set, "split": split, "seed": seed, "backend": backend, "tasks": len(tasks),
-            "planners": table}
+    return {"task_set": task_set, "split": split, "seed": seed, "backend": backend, "stride": stride,
+            "tasks": len(tasks), "task_ids": [t.task_id for t in tasks], "config": config or {}, "planners": table}
 
 
 def results_table(bench: dict) -> str:

@@ -105,9 +105,13 @@ def bench_plan_cmd(
     world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
                                      help="Skill world-model run for llm+wm and cem+wm."),
     episodes: int = typer.Option(None, min=1, help="Tasks per variant [default: the whole split]."),
+    stride: int = typer.Option(1, min=1, help="Take every k-th task of the split (a spread of task kinds)."),
     seed: int = typer.Option(0, min=0, help="Seed of every variant."),
     backend: Literal["local", "ray"] = typer.Option("local", help="local (one process) | ray (episodes spread "
                                                                   "over a Ray cluster)."),
+    rounds: int = typer.Option(2, min=1, help="LLM proposal rounds per decision."),
+    max_decisions: int = typer.Option(6, "--max-decisions", min=1, help="Decisions per episode (LLM and search "
+                                                                         "variants)."),
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -124,8 +128,8 @@ def bench_plan_cmd(
     check_out(out)
     check_out(table)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
-    result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend,
-                        progress=progress("bench plan"))
+    result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
+                        progress=progress("bench plan"), config={"rounds": rounds, "max_decisions": max_decisions})
     text = results_table(result)
     if out is not None:
         atomic_write_json(out, result)
