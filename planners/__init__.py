@@ -13,8 +13,9 @@ The privileged scripted expert for BlockStack lives in ``foretell.envs.blockstac
 because dataset generation (``foretell.data``) needs it and may not import planners.
 """
 
+from .backends import make_backend
 from .bench import bench_plan, plan_run, results_table
-from .llm import LLMBackend, Usage, make_backend
+from .llm import LLMBackend, Usage
 from .loop import PLANNERS, EpisodeResult, Planner, PlannerConfig, summarise
 from .plans import MAX_PLAN_STEPS, PlanCheck, action_text, parse_plan, plan_schema
 from .prompts import build_prompt, describe_scene, feedback_for_rejection

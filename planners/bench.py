@@ -39,7 +39,7 @@ def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Pa
 
         model = load(world_model)
     if config.planner in NEEDS_LLM:
-        from .llm import make_backend
+        from .backends import make_backend
 
         backend = make_backend(**{**(llm or {"kind": "local"}), **({"record": record} if record else {})})
     return Planner(config, backend, model)

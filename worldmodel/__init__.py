@@ -5,7 +5,10 @@ training run (``train``, ``foretell train world``), ``load(RUN)``, and the predi
 rule with its non-learned baselines (``ocp``: ``cut_dataset``, ``evaluate_baselines``; docs/ocp.md),
 read-outs over sampled futures (``readouts``: support, goal predicates, stability, contacts, falls,
 breaks, final positions) and the planner's ``imagine`` (C plans x S samples in one batch per step;
-``SceneState``, ``Imagined``). Not built yet: the frame model (see docs/worldmodel.md).
+``SceneState``, ``Imagined``), skill outcomes (``evaluate_skill_outcomes``), the deterministic
+regressor baseline (``ObjectRegressorModel``, ``load_model`` loads either kind) and the model's
+predict-ocp-v0 column (``evaluate_predict``, ``compare_video``; ``foretell eval predict``,
+``foretell worldmodel show``). Not built yet: the frame model (see docs/worldmodel.md).
 """
 
 from . import readouts
@@ -14,9 +17,13 @@ from .checkpoint import load
 from .data import WindowSet, load_windows
 from .imagine import Imagined, SceneState, imagine
 from .object_diffusion import ObjectDiffusionModel
-from .ocp import cut_dataset, evaluate_baselines
+from .ocp import cut_dataset, evaluate_baselines, shapes_touch
+from .ocp_model import compare_video, evaluate_predict
+from .regressor import ObjectRegressorModel, load_model
+from .skills import evaluate_skill_outcomes
 from .train import TrainConfig, train
 
-__all__ = ["ACTION_KINDS", "SKILL_DIM", "Imagined", "ObjectDiffusionModel", "SceneState", "TrainConfig", "WindowSet",
-           "cut_dataset", "encode_skill", "evaluate_baselines", "imagine", "load", "load_windows", "readouts",
-           "train"]
+__all__ = ["ACTION_KINDS", "SKILL_DIM", "Imagined", "ObjectDiffusionModel", "ObjectRegressorModel", "SceneState",
+           "TrainConfig", "WindowSet", "compare_video", "cut_dataset", "encode_skill", "evaluate_baselines",
+           "evaluate_predict", "evaluate_skill_outcomes", "imagine", "load", "load_model", "load_windows",
+           "readouts", "shapes_touch", "train"]

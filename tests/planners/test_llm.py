@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from foretell.planners.llm import CallRecorder, Completion, LLMBackend, ReplayBackend, make_backend
+from foretell.planners.backends import make_backend
+from foretell.planners.llm import CallRecorder, Completion, LLMBackend, ReplayBackend
 
 KEY = "sk-test-secret-4711"
 NAMES = ["red_cube", "blue_plate", "green_ball"]
