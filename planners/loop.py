@@ -285,16 +285,6 @@ def _delta(after: dict, before: dict) -> dict:
     return {k: (round(v - before.get(k, 0), 3) if isinstance(v, (int, float)) else v) for k, v in after.items()}
 
 
-def run_episodes(tasks: list[PlanTask], planner: Planner, progress=None) -> list[EpisodeResult]:
-    """Run ``tasks`` in order with one planner (``progress``: an optional callable per finished episode)."""
-    results = []
-    for task in tasks:
-        results.append(planner.run(task))
-        if progress is not None:
-            progress(results[-1])
-    return results
-
-
 def summarise(results: list[EpisodeResult]) -> dict:
     """Success rate and the costs of a list of episodes."""
     n = len(results)

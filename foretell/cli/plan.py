@@ -35,21 +35,17 @@ def _llm_spec(llm: str, llm_model: str | None, llm_url: str | None, llm_replay: 
     return spec
 
 
-def _llm_options():
-    return {
-        "llm": typer.Option("local", help="LLM backend: local (embedded Gemma 3 270M) | openai | transformers | "
-                                          "replay."),
-        "llm_model": typer.Option(None, "--llm-model", help="Model name (openai) or directory/.gguf "
-                                                            "(transformers)."),
-        "llm_url": typer.Option(None, "--llm-url", help="Base URL of an OpenAI-compatible server "
-                                                        "[default: $OPENAI_BASE_URL]; the key comes from "
-                                                        "$OPENAI_API_KEY."),
-        "llm_replay": typer.Option(None, "--llm-replay", dir_okay=False, exists=True,
-                                   help="An llm.jsonl to replay (with --llm replay): no model runs."),
-    }
-
-
-_LLM = _llm_options()
+_LLM = {  # the LLM options both commands take
+    "llm": typer.Option("local", help="LLM backend: local (embedded Gemma 3 270M) | openai | transformers | "
+                                      "replay."),
+    "llm_model": typer.Option(None, "--llm-model", help="Model name (openai) or directory/.gguf "
+                                                        "(transformers)."),
+    "llm_url": typer.Option(None, "--llm-url", help="Base URL of an OpenAI-compatible server "
+                                                    "[default: $OPENAI_BASE_URL]; the key comes from "
+                                                    "$OPENAI_API_KEY."),
+    "llm_replay": typer.Option(None, "--llm-replay", dir_okay=False, exists=True,
+                               help="An llm.jsonl to replay (with --llm replay): no model runs."),
+}
 
 
 def plan(
