@@ -161,9 +161,10 @@ def results_table(bench: dict) -> str:
     """The benchmark as a Markdown table (what ``foretell bench plan`` writes for docs/results.md)."""
     lines = ["| planner | success | feasible | infeasible (declared) | mean steps | LLM tokens (completion) "
              "| verifier calls | wall s |", "|---|---|---|---|---|---|---|---|"]
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
     for name, s in bench["planners"].items():
-        def pct(x):
-            return "n/a" if x is None else f"{100 * x:.1f}%"
         lines.append(f"| {name} | {pct(s['success_rate'])} | {pct(s['success_rate_feasible'])} | "
                      f"{pct(s['success_rate_infeasible'])} | {s['mean_steps']:.2f} | {s['llm_completion_tokens']} | "
                      f"{s['verifier_calls']} | {s['wall_s']:.0f} |")

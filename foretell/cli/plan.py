@@ -131,4 +131,4 @@ def bench_plan_cmd(
         atomic_write_json(out, result)
     if table is not None:
         atomic_write_bytes(table, (text + "\n").encode())
-    emit({k: v for k, v in result.items()}, as_json, [f"{task} ({split}), {result['tasks']} tasks, seed {seed}", text])
+    emit(result, as_json, [f"{task} ({split}), {result['tasks']} tasks, seed {seed}", text])
