@@ -21,12 +21,11 @@ recorded state after the step with ``readouts.goal_stable``; the derivation agre
 on feasible steps at the rate reported as ``derived_truth_agreement``. ``declare_infeasible``
 steps move nothing and are not scored.
 
-    python -m foretell.worldmodel.skills --model runs/wm/skill-A --data runs/data/skills-B-test --json
+    foretell eval skills --model runs/wm/skill-A --data runs/data/skills-B-test --json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -189,38 +188,3 @@ def evaluate_skill_outcomes(model: ObjectDiffusionModel, data_dirs: Sequence[str
         results[str(path)] = entry
     return {"num_samples": num_samples, "num_steps": num_steps, "seed": seed, "tolerance": tolerance,
             "datasets": results}
-
-
-def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description="Skill-outcome prediction of a skill world model on BlockStack "
-                                                 "datasets (docs/results.md, 'Skill outcomes').")
-    parser.add_argument("--model", required=True, help="run folder or checkpoint (foretell.worldmodel.load)")
-    parser.add_argument("--data", nargs="+", required=True, help="BlockStack-v0 dataset folders")
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=4, help="diffusion sampling steps")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--simulator", action="store_true", help="also the simulator-from-state ceiling")
-    parser.add_argument("--tolerance", type=float, default=SKILL_TOLERANCE,
-                        help="touching gap (m) of the support read-out on predicted states")
-    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
-    args = parser.parse_args(argv)
-    from .checkpoint import load
-
-    model = load(args.model).eval()
-    result = evaluate_skill_outcomes(model, args.data, args.samples, args.seed, args.steps, args.simulator,
-                                     args.tolerance)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for path, r in result["datasets"].items():
-            print(f"{path}: {r['steps']} steps, positive rate {r['positive_rate']:.3f}")
-            for name in ("model", "persistence", "majority", "simulator"):
-                if name in r:
-                    m = r[name]
-                    print(f"  {name:12s} acc {m['accuracy']:.3f}  auroc {m['auroc']:.3f}  brier {m['brier']:.3f}  "
-                          f"ece {m['ece']:.3f}")
-    return result
-
-
-if __name__ == "__main__":
-    main()

@@ -196,3 +196,39 @@ def eval_predict(
         f"{'n/a (one class)' if result['auroc'] is None else format(result['auroc'], '.3f')}, "
         f"ECE {result['ece']:.3f}, Brier {result['brier']:.3f}, final-position error {result['position_error']:.3f} m",
         *markdown(result).splitlines()])
+
+
+@app.command("skills")
+def eval_skills(
+    model: Path = typer.Option(..., "--model", help="Skill world-model run (foretell train world on BlockStack-v0)."),
+    data: list[Path] = typer.Option(..., "--data", help="BlockStack-v0 dataset of noisy-expert skills; repeat."),
+    samples: int = typer.Option(16, "--samples", min=1, help="Sampled outcomes per skill step."),
+    steps: int = typer.Option(4, "--steps", min=1, help="Diffusion sampler steps."),
+    seed: int = typer.Option(0, min=0, help="Seed of the model's noise."),
+    tolerance: float = typer.Option(None, min=0.0, max=0.1, help="Touching gap (m) of the support read-out on "
+                                    "predicted states [default: 0.02, chosen on space-A validation]."),
+    simulator: bool = typer.Option(False, "--simulator/--no-simulator",
+                                   help="Also the simulator re-run from the recorded state (ceiling)."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """Skill outcomes: p(the skill leaves a still scene with the goal's predicates true), against baselines."""
+    from foretell.worldmodel import load
+    from foretell.worldmodel.skills import SKILL_TOLERANCE, evaluate_skill_outcomes
+
+    check_out(out)
+    tolerance = SKILL_TOLERANCE if tolerance is None else tolerance
+    world_model = load(model).eval()
+    result = evaluate(lambda progress: evaluate_skill_outcomes(world_model, data, samples, seed, steps, simulator,
+                                                               tolerance), "skill outcomes", out)
+    lines = [f"skill outcomes, {samples} samples, {steps} sampler steps, tolerance {tolerance} m, seed {seed}"]
+    for path, r in result["datasets"].items():
+        lines.append(f"{path}: {r['steps']} steps, positive rate {r['positive_rate']:.3f}")
+        lines += [f"  {name:12s} accuracy {pct(r[name]['accuracy'])}  AUROC {_score(r[name]['auroc'])}  "
+                  f"Brier {r[name]['brier']:.3f}  ECE {r[name]['ece']:.3f}"
+                  for name in ("model", "persistence", "majority", "simulator") if name in r]
+    emit(result, as_json, lines)
+
+
+def _score(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

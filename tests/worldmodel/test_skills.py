@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from foretell.cli import app
 from foretell.worldmodel import ObjectDiffusionModel
-from foretell.worldmodel.skills import evaluate_skill_outcomes, main, predict_steps, read_skill_steps
+from foretell.worldmodel.skills import evaluate_skill_outcomes, predict_steps, read_skill_steps
 
 from .conftest import randomise
 
@@ -36,7 +38,14 @@ def test_evaluate_end_to_end(skills_dataset, tmp_path):
     assert ((probs >= 0) & (probs <= 1)).all() and np.array_equal(probs, again)
     run = tmp_path / "model"
     model.save_pretrained(run)
-    out = main(["--model", str(run), "--data", str(skills_dataset), "--samples", "2"])
-    assert json.loads(json.dumps(out))["num_samples"] == 2
+    res = CliRunner().invoke(app, ["eval", "skills", "--model", str(run), "--data", str(skills_dataset),
+                                   "--samples", "2", "--json", "--out", str(tmp_path / "skills.json")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["num_samples"] == 2 and out["tolerance"] == 0.02
+    assert json.loads((tmp_path / "skills.json").read_text()) == out
+    text = CliRunner().invoke(app, ["eval", "skills", "--model", str(run), "--data", str(skills_dataset),
+                                    "--samples", "2"])
+    assert text.exit_code == 0 and "model" in text.stdout and "persistence" in text.stdout
     with pytest.raises(ValueError, match="skill model"):
         predict_steps(ObjectDiffusionModel(history=1, horizon=1, **TINY), read_skill_steps(skills_dataset))
