@@ -8,13 +8,17 @@ breaks, final positions) and the planner's ``imagine`` (C plans x S samples in o
 ``SceneState``, ``Imagined``), skill outcomes (``evaluate_skill_outcomes``), the deterministic
 regressor baseline (``ObjectRegressorModel``, ``load_model`` loads either kind) and the model's
 predict-ocp-v0 column (``evaluate_predict``, ``compare_video``; ``foretell eval predict``,
-``foretell worldmodel show``). Not built yet: the frame model (see docs/worldmodel.md).
+``foretell worldmodel show``), and the DIAMOND-style frame diffusion model
+(``FrameDiffusionModel``; ``frame_diffusion.py``, windows from ``frame_data.py``, PSNR/SSIM and
+contact read from imagined frames in ``frame_eval.py``; ``foretell eval frames``).
 """
 
 from . import readouts
 from .actions import ACTION_KINDS, SKILL_DIM, encode_skill
 from .checkpoint import load
 from .data import WindowSet, load_windows
+from .frame_data import FrameWindowSet, load_frame_windows
+from .frame_diffusion import FrameDiffusionModel
 from .imagine import Imagined, SceneState, imagine
 from .object_diffusion import ObjectDiffusionModel
 from .ocp import cut_dataset, evaluate_baselines, shapes_touch
@@ -23,7 +27,7 @@ from .regressor import ObjectRegressorModel, load_model
 from .skills import evaluate_skill_outcomes
 from .train import TrainConfig, train
 
-__all__ = ["ACTION_KINDS", "SKILL_DIM", "Imagined", "ObjectDiffusionModel", "ObjectRegressorModel", "SceneState",
-           "TrainConfig", "WindowSet", "compare_video", "cut_dataset", "encode_skill", "evaluate_baselines",
-           "evaluate_predict", "evaluate_skill_outcomes", "imagine", "load", "load_model", "load_windows",
-           "readouts", "shapes_touch", "train"]
+__all__ = ["ACTION_KINDS", "SKILL_DIM", "FrameDiffusionModel", "FrameWindowSet", "Imagined", "ObjectDiffusionModel",
+           "ObjectRegressorModel", "SceneState", "TrainConfig", "WindowSet", "compare_video", "cut_dataset",
+           "encode_skill", "evaluate_baselines", "evaluate_predict", "evaluate_skill_outcomes", "imagine", "load",
+           "load_frame_windows", "load_model", "load_windows", "readouts", "shapes_touch", "train"]

@@ -29,9 +29,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .frame_diffusion import FrameDiffusionModel
 from .object_diffusion import ObjectDiffusionModel
 
 KIND = "object"
+"""The checkpoint kind of object models and their regressor; frame models write ``"frame"``."""
+LOADABLE = {"object": ObjectDiffusionModel, "frame": FrameDiffusionModel}
+"""What ``load`` returns, by kind (the regressor loads through ``regressor.load_model``)."""
 CHECKPOINT_DIR = "checkpoints"
 MODEL_DIR, EMA_DIR = "model", "ema"
 OPTIMIZER_FILE, STATE_FILE = "optimizer.safetensors", "state.json"
@@ -80,9 +84,11 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def write_checkpoint(run: str | Path, step: int, model: ObjectDiffusionModel, ema_weights: dict[str, torch.Tensor],
-                     optimizer: torch.optim.Optimizer, state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoint ``step`` atomically (temp folder, fsync, rename) and keep the newest ``keep``."""
+def write_checkpoint(run: str | Path, step: int, model: ObjectDiffusionModel | FrameDiffusionModel,
+                     ema_weights: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                     keep: int, kind: str = KIND) -> Path:
+    """Write checkpoint ``step`` of a ``kind`` model atomically (temp folder, fsync, rename) and
+    keep the newest ``keep``."""
     final = checkpoint_path(run, step)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # a finished run asked to save its last step again
@@ -96,7 +102,7 @@ def write_checkpoint(run: str | Path, step: int, model: ObjectDiffusionModel, em
         names = [name for name, _ in model.named_parameters()]
         tensors, groups = optimizer_tensors(optimizer, names)
         save_file(tensors, tmp / OPTIMIZER_FILE)
-        (tmp / STATE_FILE).write_text(json.dumps({**state, "kind": KIND, "step": step,
+        (tmp / STATE_FILE).write_text(json.dumps({**state, "kind": kind, "step": step,
                                                   "optimizer": {"param_groups": groups}}, indent=2, sort_keys=True))
         _fsync_tree(tmp)
         os.rename(tmp, final)
@@ -110,12 +116,14 @@ def write_checkpoint(run: str | Path, step: int, model: ObjectDiffusionModel, em
     return final
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor],
-                                           dict[str, torch.Tensor]]:
-    """``(state, model weights, EMA weights, optimizer tensors)`` of a checkpoint folder."""
+def read_checkpoint(path: Path, kind: str = KIND) -> tuple[dict[str, Any], dict[str, torch.Tensor],
+                                                         dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(state, model weights, EMA weights, optimizer tensors)`` of a checkpoint folder of a
+    ``kind`` model; ``ValueError`` for a checkpoint of another kind."""
     state = json.loads((path / STATE_FILE).read_text())
-    if state.get("kind") != KIND:
-        raise ValueError(f"{path} is a checkpoint of a {state.get('kind')!r} world model, not an object one")
+    if state.get("kind") != kind:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{path} is a checkpoint of a {state.get('kind')!r} world model, not {article} {kind} one")
     return (state, load_file(path / MODEL_DIR / "diffusion_pytorch_model.safetensors"),
             load_file(path / EMA_DIR / "diffusion_pytorch_model.safetensors"), load_file(path / OPTIMIZER_FILE))
 
@@ -158,13 +166,29 @@ def model_folder(path: str | Path, weights: str = "ema") -> Path:
     return latest / weights
 
 
-def load(run: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> ObjectDiffusionModel:
-    """The trained object world model of ``run`` (its newest checkpoint's EMA weights, with the
-    normalisation statistics in its config), in eval mode on ``device``.
+FRAME_CLASS = FrameDiffusionModel.__name__
 
-    ``run`` may also be one checkpoint folder or a ``save_pretrained`` folder. Raises
-    ``ValueError`` for a folder without a checkpoint or with another kind of model.
+
+def model_class_name(path: str | Path, weights: str = "ema") -> str | None:
+    """The ``_class_name`` of the model ``path`` holds (``model_folder``'s rules), None if unreadable."""
+    try:
+        return json.loads((model_folder(path, weights) / MODEL_CONFIG).read_text()).get("_class_name")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load(run: str | Path, weights: str = "ema", device: str | torch.device = "cpu",
+         kind: str | None = None) -> ObjectDiffusionModel | FrameDiffusionModel:
+    """The trained world model of ``run`` (its newest checkpoint's EMA weights, with the
+    normalisation statistics in its config), in eval mode on ``device``: an
+    ``ObjectDiffusionModel`` or a ``FrameDiffusionModel``, whichever the run trained.
+
+    ``run`` may also be one checkpoint folder or a ``save_pretrained`` folder. ``kind``
+    (``object`` or ``frame``) insists on one kind. Raises ``ValueError`` for a folder without a
+    checkpoint, with another kind of model, or of a kind other than ``kind``.
     """
+    if kind is not None and kind not in LOADABLE:
+        raise ValueError(f"kind must be one of {sorted(LOADABLE)} or None, got {kind!r}")
     folder = model_folder(run, weights)
     config_file = folder / MODEL_CONFIG
     try:
@@ -172,8 +196,11 @@ def load(run: str | Path, weights: str = "ema", device: str | torch.device = "cp
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{config_file} is missing or not JSON: cannot load a model from {folder}") from exc
     cls = config.get("_class_name")
-    if cls != ObjectDiffusionModel.__name__:
-        raise ValueError(f"{folder} holds a {cls or 'unknown'} model, not an object world model "
-                         f"({ObjectDiffusionModel.__name__})")
-    model = ObjectDiffusionModel.from_pretrained(folder)
+    wanted = {k: c for k, c in LOADABLE.items() if kind in (None, k)}
+    by_name = {c.__name__: c for c in wanted.values()}
+    if cls not in by_name:
+        what = " or ".join(f"{'an' if k == 'object' else 'a'} {k} world model ({c.__name__})"
+                           for k, c in wanted.items())
+        raise ValueError(f"{folder} holds a {cls or 'unknown'} model, not {what}")
+    model = by_name[cls].from_pretrained(folder)
     return model.to(device).eval()

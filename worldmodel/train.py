@@ -1,4 +1,8 @@
-"""Training the object world model: ``train(TrainConfig(...))`` or ``foretell train world``.
+"""Training the world models: ``train(TrainConfig(...))`` or ``foretell train world``.
+
+One loop for every kind: the object diffusion model and its regressor train on state windows
+(``data``), the frame diffusion model on frame windows (``frame_data``); each model brings its
+own ``training_loss``, and everything else (seeding, EMA, checkpoints, logs, DDP) is shared.
 
 Reproducible by construction: step s of rank r draws its batch, noise levels and noise from a
 generator seeded with ``SeedSequence([seed, r, s])``, on the CPU. Nothing random carries over
@@ -31,6 +35,7 @@ from foretell.runtime import atomic_write_bytes, atomic_write_json, resolve_devi
 
 from .checkpoint import (
     EMA_DIR,
+    KIND,
     MODEL_CONFIG,
     MODEL_DIR,
     latest_checkpoint,
@@ -40,14 +45,20 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .data import WindowSet, load_windows
-from .object_diffusion import ObjectDiffusionModel
-from .regressor import MODEL_CLASSES
+from .frame_data import FrameWindowSet, load_frame_windows
+from .frame_diffusion import FrameDiffusionModel
+from .regressor import MODEL_CLASSES as OBJECT_MODEL_CLASSES
 
 TRAIN_CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "train_config.json", "metrics.jsonl", "summary.json"
 RUNTIME_FIELDS = ("device", "bf16", "compile")
 """Fields a resumed run may change: they decide where and how fast it runs, not what it learns."""
-DATA_FIELDS = ("action_kind", "property_dim", "fps", "stats")
+DATA_FIELDS = ("action_kind", "property_dim", "image_size", "fps", "stats")
 """Model arguments that come from the data, never from the user."""
+MODEL_CLASSES = {**OBJECT_MODEL_CLASSES, "frame": FrameDiffusionModel}
+"""World-model kind (``TrainConfig.kind``) -> the model class a run of that kind trains."""
+KIND_DEFAULTS = {"frame": {"steps": 600, "batch_size": 16}}
+"""Defaults that differ by kind (else 1500 steps of 64 windows): the frame model's default run fits
+the 15-minute budget of a 2-core CPU (docs/worldmodel.md)."""
 
 
 @dataclass
@@ -57,10 +68,11 @@ class TrainConfig:
     Attributes:
         data: dataset folders (``foretell generate`` output) to train on together.
         out: the run folder.
-        kind: world-model kind: ``object`` (the diffusion model) or ``regressor`` (its deterministic
-            baseline, ``regressor.ObjectRegressorModel``: same trunk, MSE loss); ``frame`` is not built.
-        steps: optimizer steps.
-        batch_size: windows per step and rank.
+        kind: world-model kind: ``object`` (the diffusion model), ``regressor`` (its deterministic
+            baseline, ``regressor.ObjectRegressorModel``: same trunk, MSE loss) or ``frame`` (the
+            pixel diffusion model, ``FrameDiffusionModel``).
+        steps: optimizer steps (None: 1500; 600 for ``frame``).
+        batch_size: windows per step and rank (None: 64; 16 for ``frame``).
         lr: peak learning rate (AdamW).
         lr_schedule: ``cosine`` (linear warm-up, then cosine down to 10%) or ``constant``.
         warmup_steps: linear warm-up length.
@@ -68,7 +80,7 @@ class TrainConfig:
         grad_clip: gradient-norm clip (0: none).
         ema_decay: the EMA's longest-run decay (diffusers' EMAModel with warm-up).
         property_dropout: probability of hiding a scene's properties, so the model also learns
-            to predict when they are unknown.
+            to predict when they are unknown (object kinds only).
         checkpoint_every: steps between checkpoints (the last step always gets one).
         keep_checkpoints: newest checkpoints kept.
         log_every: steps between metrics lines.
@@ -76,14 +88,16 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         bf16: bfloat16 autocast (meant for GPUs; it runs, slower, on CPUs).
         compile: ``torch.compile`` the denoiser (meant for GPUs; on a CPU it needs a C++ compiler).
-        model: ``ObjectDiffusionModel`` arguments (history, horizon, hidden_dim, num_layers, ...).
+        model: the model class's arguments: ``ObjectDiffusionModel``'s (history, horizon,
+            hidden_dim, num_layers, ...) or ``FrameDiffusionModel``'s (history, target,
+            block_out_channels, context_noise_max, ...).
     """
 
     data: tuple[str, ...]
     out: str
     kind: str = "object"
-    steps: int = 1500
-    batch_size: int = 64
+    steps: int | None = None
+    batch_size: int | None = None
     lr: float = 3e-4
     lr_schedule: str = "cosine"
     warmup_steps: int = 50
@@ -106,7 +120,11 @@ class TrainConfig:
         if not self.data:
             raise ValueError("data must name at least one dataset folder")
         if self.kind not in MODEL_CLASSES:
-            raise ValueError(f"kind={self.kind!r}: built kinds are {sorted(MODEL_CLASSES)} ('frame' is not built yet)")
+            raise ValueError(f"kind={self.kind!r}: built kinds are {sorted(MODEL_CLASSES)}")
+        defaults = {"steps": 1500, "batch_size": 64, **KIND_DEFAULTS.get(self.kind, {})}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
@@ -122,7 +140,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {name}={getattr(self, name)}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, {self.grad_clip}")
-        allowed = set(inspect.signature(ObjectDiffusionModel.__init__).parameters) - {"self", *DATA_FIELDS}
+        allowed = set(inspect.signature(MODEL_CLASSES[self.kind].__init__).parameters) - {"self", *DATA_FIELDS}
         unknown = sorted(set(self.model) - allowed)
         if unknown:
             raise ValueError(f"unknown model arguments {unknown}; valid: {sorted(allowed)}")
@@ -155,6 +173,9 @@ def command_config(out: str | Path, resume: bool, **given: Any) -> TrainConfig:
             base[key] = value
     if not resume and not base["data"]:
         raise ValueError("--data DIR is required to start a run (repeat it to train on several datasets)")
+    if base.get("kind") == "frame" and given.get("horizon") is not None:
+        raise ValueError("--horizon does not apply to --kind frame: it predicts one frame at a time; choose the "
+                         "rollout length when evaluating (foretell eval frames --horizon)")
     return TrainConfig(**{**base, "model": model})
 
 
@@ -192,7 +213,8 @@ def train(config: TrainConfig, resume: bool = False, progress: Callable[[Iterabl
             torch.cuda.set_device(device)
         _check_run(run, config, resume, rank)
         checkpoint = latest_checkpoint(run) if resume else None
-        windows = load_windows(config.data, **_window_args(config))
+        windows = (load_frame_windows(config.data, _window_args(config)["history"]) if config.kind == "frame"
+                   else load_windows(config.data, **_window_args(config)))
         return _train(config, run, windows, checkpoint, device, rank, world, progress if rank == 0 else None,
                       on_step)
     finally:
@@ -201,8 +223,25 @@ def train(config: TrainConfig, resume: bool = False, progress: Callable[[Iterabl
 
 
 def _window_args(config: TrainConfig) -> dict[str, int]:
-    defaults = inspect.signature(ObjectDiffusionModel.__init__).parameters
-    return {k: int(config.model.get(k, defaults[k].default)) for k in ("history", "horizon")}
+    defaults = inspect.signature(MODEL_CLASSES[config.kind].__init__).parameters
+    return {k: int(config.model.get(k, defaults[k].default)) for k in ("history", "horizon") if k in defaults}
+
+
+def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpoint: Path | None) -> torch.nn.Module:
+    """A fresh model of ``config.kind`` with the arguments that come from the data; a resumed run
+    keeps the statistics its model was built with (the data may have grown since)."""
+    saved = json.loads((checkpoint / MODEL_DIR / MODEL_CONFIG).read_text()) if checkpoint is not None else None
+    stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
+    if config.kind == "frame":
+        return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
+                                   image_size=windows.image_size, fps=windows.fps)
+    return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
+                                      property_dim=windows.property_dim, fps=windows.fps)
+
+
+def _checkpoint_kind(config: TrainConfig) -> str:
+    """What a run's checkpoints say they hold: ``frame``, or ``object`` (object model and regressor)."""
+    return "frame" if config.kind == "frame" else KIND
 
 
 def _check_run(run: Path, config: TrainConfig, resume: bool, rank: int) -> None:
@@ -222,15 +261,11 @@ def _check_run(run: Path, config: TrainConfig, resume: bool, rank: int) -> None:
     _barrier()
 
 
-def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path | None, device: str, rank: int,
+def _train(config: TrainConfig, run: Path, windows: WindowSet | FrameWindowSet, checkpoint: Path | None, device: str, rank: int,
            world: int, progress, on_step) -> dict[str, Any]:
-    # A resumed run keeps the statistics its model was built with (the data may have grown since).
-    stats = (json.loads((checkpoint / MODEL_DIR / MODEL_CONFIG).read_text())["stats"] if checkpoint is not None
-             else windows.statistics(config.seed))
     with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
         torch.manual_seed(config.seed)
-        model = MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
-                                     property_dim=windows.property_dim, fps=windows.fps)
+        model = _new_model(config, windows, checkpoint)
     from diffusers.training_utils import EMAModel
 
     ema = EMAModel(model.parameters(), decay=config.ema_decay, use_ema_warmup=True, inv_gamma=1.0, power=2 / 3)
@@ -238,7 +273,7 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path 
     start = 0
     names = [n for n, _ in model.named_parameters()]
     if checkpoint is not None:
-        state, weights, ema_weights, opt_tensors = read_checkpoint(checkpoint)
+        state, weights, ema_weights, opt_tensors = read_checkpoint(checkpoint, _checkpoint_kind(config))
         model.load_state_dict(weights)
         ema.shadow_params = [ema_weights[n].clone() for n in names]
         ema.optimization_step = state["ema"]["optimization_step"]
@@ -289,7 +324,7 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet, checkpoint: Path 
                                                     "SeedSequence([seed, r, s]).generate_state(2)",
                                           "seed": config.seed},
                                   "world_size": world, "train_config": config.to_dict()},
-                                 config.keep_checkpoints)
+                                 config.keep_checkpoints, _checkpoint_kind(config))
             _barrier()
     log.close()
     digests = _gather([_digest(model.parameters()), _digest(ema.shadow_params)], world)

@@ -232,3 +232,41 @@ def eval_skills(
 
 def _score(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
+
+
+@app.command("frames")
+def eval_frames(
+    model: Path = typer.Option(..., "--model", help="Frame world-model run (foretell train world --kind frame)."),
+    data: list[Path] = typer.Option(..., "--data", help="Test dataset with rgb frames; repeat."),
+    horizon: int = typer.Option(12, "--horizon", min=1, help="Imagined frames per rollout."),
+    samples: int = typer.Option(2, "--samples", min=1, help="Sampled rollouts per context window."),
+    steps: int = typer.Option(3, "--steps", min=1, help="Sampler steps per imagined frame."),
+    windows: int = typer.Option(2, "--windows", min=1, help="Evenly spaced context windows per episode."),
+    seed: int = typer.Option(0, min=0, help="Seed of the sampler and of predict-ocp-v0's cuts."),
+    batch_size: int = typer.Option(16, min=1, help="Windows per model call (each with its samples)."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda | cuda:N."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """Frame model: PSNR/SSIM per rollout step against copy-last, and contact read from imagined frames."""
+    from foretell.runtime import resolve_device
+    from foretell.worldmodel import load
+    from foretell.worldmodel.frame_eval import evaluate_frames, markdown
+
+    check_out(out)
+    frame_model = load(model, device=resolve_device(device), kind="frame")
+    result = evaluate(lambda progress: evaluate_frames(frame_model, data, horizon, samples, steps, seed, windows,
+                                                       batch_size, progress), "frame rollouts", out)
+    contact = result["contact"]
+    emit(result, as_json, [
+        f"frame model, {result['windows']} windows of {result['episodes']} episodes, {samples} samples, "
+        f"{steps} sampler steps, horizon {horizon}, seed {seed}",
+        f"mean PSNR {result['mean']['psnr']:.2f} dB (copy-last {result['mean']['copy_last_psnr']:.2f}), "
+        f"SSIM {result['mean']['ssim']:.4f} (copy-last {result['mean']['copy_last_ssim']:.4f})",
+        *markdown(result).splitlines(),
+        "contact read from frames: " + ("no passive scenario episodes with states" if not contact or
+                                        not contact["episodes"] else
+                                        f"{contact['episodes']} episodes (truth rate {pct(contact['truth_rate'])}): "
+                                        f"imagined {pct(contact['accuracy'])}, true frames (ceiling) "
+                                        f"{pct(contact['true_frames_accuracy'])}, copy-last "
+                                        f"{pct(contact['copy_last_accuracy'])}")])

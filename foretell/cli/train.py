@@ -17,7 +17,7 @@ app = typer.Typer(help="Train models (see docs/worldmodel.md).", no_args_is_help
 def train_world(
     kind: Literal["object", "regressor", "frame"] = typer.Option(
         None, help="object (object-state diffusion) | regressor (its deterministic MSE baseline, same trunk) | "
-                   "frame (not built yet) [default: object, or the resumed run's]."),
+                   "frame (pixel diffusion on rgb frames) [default: object, or the resumed run's]."),
     data: list[Path] = typer.Option(None, "--data", file_okay=False,
                                     help="Dataset folder (foretell generate); repeat to train on several."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics, TensorBoard logs."),
@@ -25,17 +25,15 @@ def train_world(
     bf16: bool = typer.Option(False, "--bf16", help="bfloat16 autocast (for GPUs; runs, slower, on CPUs)."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the denoiser (for GPUs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    steps: int = typer.Option(None, min=1, help="Optimizer steps [default: 1500]."),
+    steps: int = typer.Option(None, min=1, help="Optimizer steps [default: 1500; frame: 600]."),
     seed: int = typer.Option(None, min=0, help="Seed of the weights and of every step's draws [default: 0]."),
-    batch_size: int = typer.Option(None, min=1, help="Windows per step and process [default: 64]."),
+    batch_size: int = typer.Option(None, min=1, help="Windows per step and process [default: 64; frame: 16]."),
     history: int = typer.Option(None, min=1, help="Observed steps K [default: 4]."),
-    horizon: int = typer.Option(None, min=1, help="Predicted steps H [default: 12]."),
+    horizon: int = typer.Option(None, min=1, help="Predicted steps H [default: 12; not for frame]."),
     checkpoint_every: int = typer.Option(None, min=1, help="Steps between checkpoints [default: 250]."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""
-    if kind == "frame":
-        raise ValueError("--kind frame: the frame world model is not built yet; use --kind object")
     from foretell.worldmodel.train import command_config, train
 
     config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,

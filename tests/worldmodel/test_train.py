@@ -121,7 +121,7 @@ def test_a_checkpoint_of_another_kind_is_refused(collide_dataset, tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ({"steps": 0}, "steps must be >= 1"), ({"lr": 0.0}, "lr must be > 0"), ({"ema_decay": 1.0}, "ema_decay"),
-    ({"lr_schedule": "step"}, "lr_schedule"), ({"kind": "frame"}, "not built yet"),
+    ({"lr_schedule": "step"}, "lr_schedule"), ({"kind": "video"}, "built kinds are"),
     ({"model": {"depth": 3}}, "unknown model arguments \\['depth'\\]"),
     ({"model": {"stats": {}}}, "unknown model arguments \\['stats'\\]"), ({"data": ()}, "at least one dataset"),
 ])
@@ -147,7 +147,7 @@ def test_cli_trains_resumes_and_reports_errors(collide_dataset, no_state_dataset
     again = runner.invoke(app, ["train", "world", "--out", str(run), "--resume"])
     assert again.exit_code == 0 and "resumed from step 2" in again.output
     for argv, message in [
-        ([*args[:3], "frame", *args[4:]], "the frame world model is not built yet"),
+        ([*args[:3], "frame", *args[4:]], "--horizon does not apply to --kind frame"),
         (["train", "world", "--data", str(no_state_dataset), "--out", str(tmp_path / "x")], "lacks the key 'state'"),
         (["train", "world", "--out", str(run), "--resume", "--seed", "3"], "different config: seed 0 -> 3"),
         (["train", "world", "--out", str(tmp_path / "y")], "--data DIR is required"),
