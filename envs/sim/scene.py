@@ -26,12 +26,19 @@ from dataclasses import asdict, dataclass, field
 import mujoco
 import numpy as np
 
+from .cameras import scene_cameras
 from .properties import COLORS, SHAPES, restitution_to_dampratio
 
 TABLE_HALF = 0.35
-"""Half-width of the visible table top (metres); the collision plane is unbounded."""
+"""Half-width of the table top where interventions may put objects (metres)."""
 WORKSPACE_HALF = 0.22
 """Objects start, and may be placed, within |x|, |y| <= WORKSPACE_HALF."""
+VISIBLE_TABLE_HALF = 4.0
+"""Half-width of the drawn table plane. The collision plane is unbounded, so the drawn one reaches past
+every camera ray's meeting with it: objects that roll far still sit on a visible surface, and no pixel
+shows the black void (it filled the top quarter of the old front camera's frames)."""
+CAMERA_POSES = scene_cameras(WORKSPACE_HALF)
+"""The ``front`` and ``top`` cameras, fitted to the workspace and the tallest tower (``envs.sim.cameras``)."""
 PUSHER_RADIUS = 0.012
 WELD_SOLREF = (0.01, 1.0)
 # A frozen object (a ramp, a "freeze" intervention) must not give under a load: the stiffest
@@ -239,15 +246,14 @@ def build_scene(objects: list[ObjectSpec], image_size: int = 128, markers: tuple
     spec.visual.quality.shadowsize = 2048
 
     world = spec.worldbody
-    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[TABLE_HALF, TABLE_HALF, 0.01],
+    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[VISIBLE_TABLE_HALF, VISIBLE_TABLE_HALF, 0.1],
                    rgba=[0.72, 0.6, 0.45, 1.0], friction=[0.8, TORSIONAL_FRICTION, ROLLING_FRICTION], condim=4)
     world.add_light(name="key", pos=[0.3, -0.3, 1.2], dir=[-0.25, 0.25, -1.0], diffuse=[0.8, 0.8, 0.8],
                     castshadow=True)
     world.add_light(name="fill", pos=[-0.4, 0.4, 1.0], dir=[0.4, -0.4, -1.0], diffuse=[0.35, 0.35, 0.35],
                     castshadow=False)
-    # front: from +x, looking at the table centre, pitched down ~34 degrees; top: straight down.
-    world.add_camera(name="front", pos=[0.62, 0.0, 0.42], xyaxes=[0, 1, 0, -0.555, 0, 0.832], fovy=45)
-    world.add_camera(name="top", pos=[0.0, 0.0, 0.95], xyaxes=[0, 1, 0, -1, 0, 0], fovy=45)
+    for camera in CAMERA_POSES:
+        world.add_camera(name=camera.name, pos=list(camera.pos), xyaxes=list(camera.xyaxes), fovy=camera.fovy)
 
     gripper = world.add_body(name="gripper", mocap=True, pos=[0.0, 0.0, 0.35])
     gripper.add_geom(name="gripper_palm", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.03, 0.006],
