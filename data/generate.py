@@ -32,6 +32,7 @@ from .episode_file import commit_episode, encode_episode
 from .schema import (
     CHECKSUM_FILE,
     EPISODE_DIR,
+    IMAGE_KEYS,
     META_FILE,
     SCHEMA_VERSION,
     DatasetConfig,
@@ -196,6 +197,7 @@ def _check_resumable(meta: DatasetMeta, config: DatasetConfig, out: Path) -> Non
         raise ValueError(f"cannot resume {out}: it was started with dataset schema version {meta.schema_version} "
                          f"(an older foretell) and this foretell writes version {SCHEMA_VERSION}; finish it with "
                          "the foretell that started it, or generate a new dataset")
+    _check_cameras(meta, out)
     current = library_versions()
     changed = {k: (meta.versions.get(k), current[k]) for k in current if meta.versions.get(k) != current[k]}
     if changed:
@@ -204,6 +206,20 @@ def _check_resumable(meta: DatasetMeta, config: DatasetConfig, out: Path) -> Non
                          "can change an episode's bytes (physics, encoding, random streams), so its two parts "
                          "would not be one reproducible dataset; resume with the versions in its meta.json "
                          "`versions`, or generate a new dataset")
+
+
+def _check_cameras(meta: DatasetMeta, out: Path) -> None:
+    """Refuse to add frames from this foretell's cameras to images drawn by another camera rig."""
+    from foretell.envs.sim.cameras import CAMERA_VERSION
+
+    stored = {env: f.get("camera_version", 1) for env, f in meta.envs.items()
+              if any(k in IMAGE_KEYS for k in f.get("frame_keys", ()))}
+    other = sorted(env for env, version in stored.items() if version != CAMERA_VERSION)
+    if other:
+        raise ValueError(f"cannot resume {out}: its images of {', '.join(other)} come from camera version "
+                         f"{stored[other[0]]} and this foretell renders camera version {CAMERA_VERSION} "
+                         "(docs/data.md, 'Camera versions'), so one dataset would hold two views; generate a "
+                         "new dataset")
 
 
 def _prepare(config: DatasetConfig, out: Path, resume: bool) -> DatasetMeta:

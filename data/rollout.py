@@ -19,9 +19,10 @@ import numpy as np
 import foretell.envs  # noqa: F401 - registers the envs
 from foretell.envs.measure.episodes import make_policy
 from foretell.envs.measure.qa import questions
+from foretell.envs.sim.cameras import CAMERA_VERSION
 
 from .episode_file import STORE_DTYPES
-from .schema import FPS, TIME_KEY, DatasetConfig, TaskSpec, episode_seeds
+from .schema import FPS, IMAGE_KEYS, TIME_KEY, DatasetConfig, TaskSpec, episode_seeds
 
 _ENV_CACHE: dict[tuple, gym.Env] = {}
 
@@ -86,15 +87,18 @@ def _append_frame(frames: dict[str, list], obs: dict, info: dict, env_id: str) -
 
 def env_features(config: DatasetConfig) -> dict[str, dict[str, Any]]:
     """What readers need to know about each env of ``config`` without importing it (``meta.json``
-    ``envs``): family, the ``obs/`` keys its episodes hold and its action length (None: JSON only)."""
+    ``envs``): family, the ``obs/`` keys its episodes hold, its action length (None: JSON only) and,
+    where images are stored, ``camera_version`` (``envs.sim.cameras``: which camera rig drew them)."""
     out = {}
     for task in config.tasks:
         env = _env(config, task)
         spaces = env.observation_space.spaces
         box = isinstance(env.action_space, gym.spaces.Box)
-        out[task.env_id] = {"family": task.family,
-                            "frame_keys": sorted([TIME_KEY, *(k for k in config.obs_keys if k in spaces)]),
+        frame_keys = sorted([TIME_KEY, *(k for k in config.obs_keys if k in spaces)])
+        out[task.env_id] = {"family": task.family, "frame_keys": frame_keys,
                             "action_dim": int(env.action_space.shape[0]) if box else None}
+        if any(k in IMAGE_KEYS for k in frame_keys):
+            out[task.env_id]["camera_version"] = CAMERA_VERSION
     return dict(sorted(out.items()))
 
 

@@ -19,6 +19,7 @@ from foretell.data import (
     read_meta,
     validate_dataset,
 )
+from foretell.envs.sim.cameras import CAMERA_VERSION
 
 from .conftest import PUZZLE_IDS, dataset_bytes, scenario_config
 
@@ -45,7 +46,8 @@ def test_meta_and_episode_content(scenario_dataset):
     np.testing.assert_allclose(episode["obs"]["time"], np.arange(9) * 0.04)  # the env's simulated time
     assert episode["obs"]["time"].dtype == np.float64
     assert meta.envs == {"foretell/Collide-v0": {"family": "scenario", "action_dim": None, "frame_keys": sorted(
-        ["depth", "object_mask", "properties", "rgb", "segmentation", "state", "time"])}}
+        ["depth", "object_mask", "properties", "rgb", "segmentation", "state", "time"]),
+        "camera_version": CAMERA_VERSION}}  # images are stored, so the camera rig that drew them is named
 
 
 def test_every_family_generates_puzzles_included(mixed_dataset):

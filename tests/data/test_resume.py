@@ -8,6 +8,7 @@ import pytest
 
 from foretell.data import generate, read_meta, validate_dataset
 from foretell.data.schema import VERSIONED_PACKAGES, library_versions
+from foretell.envs.sim.cameras import CAMERA_VERSION
 
 from .conftest import dataset_bytes, scenario_config
 
@@ -66,6 +67,18 @@ def test_resume_refuses_other_library_versions(copy):
     with pytest.raises(ValueError, match=r"other library versions \(mujoco 3\.1\.0 -> "):
         generate(scenario_config(), copy, resume=True, progress=False)
     assert not (copy / "episodes" / "ep_000002.h5").exists()  # refused before generating anything
+
+
+def test_resume_refuses_images_from_other_cameras(copy):
+    """A dataset whose images came from the hand-placed cameras (no ``camera_version``: version 1) is
+    not finished with today's cameras: one dataset would hold two views of the table."""
+    meta = json.loads((copy / "meta.json").read_text())
+    del meta["envs"]["foretell/Collide-v0"]["camera_version"]
+    (copy / "meta.json").write_text(json.dumps(meta))
+    (copy / "episodes" / "ep_000002.h5").unlink()
+    with pytest.raises(ValueError, match=rf"camera version 1 and this foretell renders camera version {CAMERA_VERSION}"):
+        generate(scenario_config(), copy, resume=True, progress=False)
+    assert not (copy / "episodes" / "ep_000002.h5").exists()
 
 
 def test_schema_1_dataset_is_readable_but_not_resumable(schema1_dataset):
