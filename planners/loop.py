@@ -6,12 +6,17 @@ from and how they are checked:
 | variant | proposes | verifies |
 |---|---|---|
 | ``llm`` | the LLM (K constrained samples; the most frequent plan wins) | nothing |
-| ``llm+wm`` | the LLM, with the world model's predicted failures fed back | the learned world model |
-| ``llm+sim`` | the LLM, with the simulator's failures fed back | the simulator (oracle ceiling) |
+| ``llm+wm`` | the LLM, with the world model's predicted failures fed back; then search seeded by its plans | the learned world model |
+| ``llm+sim`` | the LLM, with the simulator's failures fed back; then search seeded by its plans | the simulator (oracle ceiling) |
 | ``cem+wm`` | cross-entropy search over skill sequences (no LLM) | the learned world model |
 | ``random`` | uniformly random pick-and-place steps | nothing |
 | ``blind`` | a physics-blind order the instruction allows | nothing |
 | ``expert`` | the privileged scripted expert (reference) | nothing |
+
+When no LLM plan reaches ``accept``, the verifying variants search on their verifier, starting
+from the LLM's plans (``search.cem_plan(seeds=...)``: the LLM's plans are scored again beside
+every single step, and the search samples around their steps), so the LLM says what to try and
+the verifier finds what works nearby; ``search=False`` turns that off (the ablation).
 
 The chosen plan is executed one skill at a time in MuJoCo; after each skill the planner checks
 that what the skill was for actually happened (the object rests where it was put and the scene is
@@ -56,6 +61,8 @@ class PlannerConfig:
         sampling_steps: diffusion sampling steps per imagined transition.
         temperature, max_tokens: LLM sampling.
         max_decisions: decisions (each may propose, verify and act) per episode.
+        search: (``llm+wm``, ``llm+sim``) when no LLM plan reaches ``accept``, search on the
+            verifier seeded by the LLM's plans.
         seed: seeds the LLM sampling, the world model's noise and the search.
     """
 
@@ -69,6 +76,7 @@ class PlannerConfig:
     temperature: float = 0.8
     max_tokens: int = 192
     max_decisions: int = 6
+    search: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -93,11 +101,12 @@ class Decision:
     best_p: float | None
     plan: list[dict]
     feedback: list[str] = field(default_factory=list)
+    searched: bool = False  # the plan came from the verifier-side search (seeded by the LLM's plans)
 
     def to_dict(self) -> dict:
         return {"proposals": self.proposals, "valid": self.valid,
                 "best_p": None if self.best_p is None else round(self.best_p, 4),
-                "plan": [action_text(a) for a in self.plan], "feedback": self.feedback}
+                "plan": [action_text(a) for a in self.plan], "feedback": self.feedback, "searched": self.searched}
 
 
 @dataclass
@@ -175,7 +184,7 @@ class Planner:
                     plan, p = cem_plan(env, self.verifier, rng)
                     decision = Decision(1, 1, p, plan)
                 else:
-                    decision = self._decide(env, history, decision_index)
+                    decision = self._decide(env, history, decision_index, rng)
                 decisions.append(decision)
                 if not decision.plan:
                     break
@@ -197,7 +206,7 @@ class Planner:
             env.close()
 
     # ------------------------------------------------------------------ one decision
-    def _decide(self, env, history: list[str], decision_index: int) -> Decision:
+    def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator) -> Decision:
         """Propose, verify and choose one plan (the LLM variants)."""
         base = env.unwrapped
         names, goal = list(base.object_names), base.goal
@@ -207,6 +216,7 @@ class Planner:
         feedback: list[str] = []
         proposals = valid_total = 0
         best: tuple[tuple, list[dict]] | None = None  # (rank key, plan)
+        pool: dict[str, list[dict]] = {}  # every acting plan the LLM proposed: the search's seeds
         declared_seen = False
         for round_index in range(self.config.rounds):
             prompt = build_prompt(base.instruction, scene_text, history, feedback)
@@ -236,6 +246,7 @@ class Planner:
                 acting = unique  # the oracle can check a declaration too
             if not acting:
                 continue
+            pool.update((_key(p), p) for p in acting)
             scores = self.verifier.score(env, acting, goal)
             order = scores.ranking()
             top = int(order[0])
@@ -244,6 +255,9 @@ class Planner:
             if best[0][0] >= self.config.accept:
                 break
             feedback += [why for why in dict.fromkeys(scores.why[int(c)] for c in order[:3]) if why]
+        if self.config.search and (best is None or best[0][0] < self.config.accept):
+            plan, p = cem_plan(env, self.verifier, rng, seeds=list(pool.values()))
+            return Decision(proposals, valid_total, p, plan, feedback, searched=True)
         if best is None:
             return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],
                             feedback)

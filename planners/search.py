@@ -5,10 +5,14 @@ distribution per plan step over "move object o onto target t (or stop)", sample 
 plans from it, score them all with the verifier in one batched call, refit the distributions to
 the elite plans, repeat. Every single step is first imagined exhaustively (a few dozen, one
 batched call): the best one is the fallback plan, and the elite single steps seed the first
-step's distribution. It knows nothing but the object names, the skill schema and the verifier.
+step's distribution. It knows nothing but the object names, the skill schema and the verifier,
+unless it is given ``seeds``: plans proposed by someone else (the LLM, in ``llm+wm``), which are
+scored in that first call and pull every step's starting distribution towards their steps.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,6 +23,7 @@ POPULATION = 32
 ELITES = 6
 ITERATIONS = 3
 SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
+SEED_WEIGHT = 0.5  # share of each step's starting distribution given to the seed plans' steps
 INFEASIBLE_BELOW = 0.15
 """Declare the goal infeasible only when no plan succeeds (p >= ``INFEASIBLE_BELOW``) and none even
 brings the scene closer to the goal's shape than it is now; otherwise take the best partial plan
@@ -43,9 +48,10 @@ def random_action(base, rng: np.random.Generator) -> dict:
 
 
 def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None, population: int = POPULATION,
-             iterations: int = ITERATIONS) -> tuple[list[dict], float]:
+             iterations: int = ITERATIONS, seeds: Sequence[list[dict]] = ()) -> tuple[list[dict], float]:
     """Search plans with the cross-entropy method on ``verifier`` (a world model, usually): plans of at
-    most ``max_len`` steps (default: one per object), ``population`` per iteration.
+    most ``max_len`` steps (default: one per object), ``population`` per iteration; ``seeds``:
+    candidate plans to start from (each is scored, and the search starts around their steps).
 
     Returns:
         The best plan found (by success probability, then goal progress, then safety) and its
@@ -58,15 +64,21 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
-    scene_now = verifier.score(env, [[]] + [[dict(a)] for a in steps[1:]], base.goal)
+    seeds = [list(plan)[:length] for plan in seeds if plan]
+    singles = [[dict(a)] for a in steps[1:]]
+    scene_now = verifier.score(env, [[]] + singles + seeds, base.goal)
     now = scene_now.key(0)  # the scene as it is: the bar a plan must clear
-    # Every single step, imagined exhaustively (one batched call): the best is the fallback plan and
-    # the first-step distribution CEM starts from (the elite single steps, not uniform).
-    first = scene_now.ranking()
-    first = first[first > 0][:ELITES]
-    best_plan, best = [dict(steps[int(first[0])])], scene_now.key(int(first[0]))
+    # Every single step, imagined exhaustively (one batched call, with the seed plans): the best is
+    # the fallback plan and the first-step distribution CEM starts from (the elite single steps,
+    # not uniform).
+    order = scene_now.ranking()
+    first = order[(order > 0) & (order <= len(singles))][:ELITES]
+    top = int(order[order > 0][0])
+    best_plan, best = (singles + seeds)[top - 1], scene_now.key(top)
     probs[0] = 0.5 * probs[0]
     probs[0, first] += 0.5 / len(first)
+    if seeds:
+        probs = (1 - SEED_WEIGHT) * probs + SEED_WEIGHT * _step_frequencies(seeds, steps, length)
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
         plans = [_plan(steps, row) for row in draws]
@@ -93,3 +105,22 @@ def _plan(steps: list[dict | None], row: np.ndarray) -> list[dict]:
             break
         plan.append(dict(steps[a]))
     return plan
+
+
+def _step_frequencies(plans: Sequence[list[dict]], steps: list[dict | None], length: int) -> np.ndarray:
+    """Per plan step, how often the ``plans`` take each of ``steps`` ``(L, A)``: a move to the
+    table counts for every table spot of that object, a step that is not a pick-and-place (or a
+    plan that has ended) as "stop"."""
+    counts = np.zeros((length, len(steps)))
+    keys = [None if a is None else (a["object"], a["target"]) for a in steps]
+    for plan in plans:
+        for t in range(length):
+            a = plan[t] if t < len(plan) else None
+            hits = [] if a is None or a.get("skill") != "pick_place" else \
+                [i for i, k in enumerate(keys) if k == (a.get("object"), a.get("target"))]
+            for i in hits or [0]:
+                counts[t, i] += 1.0 / len(hits or [0])
+    uniform = np.ones_like(counts)
+    counts[0, 0] = uniform[0, 0] = 0.0  # a plan takes at least one step
+    counts = np.where(counts.sum(axis=1, keepdims=True) > 0, counts, uniform)
+    return counts / counts.sum(axis=1, keepdims=True)

@@ -48,6 +48,15 @@ _LLM = {  # the LLM options both commands take
 }
 
 
+_DECIDE = {  # how each decision is made, in both commands
+    "rounds": typer.Option(2, min=1, help="LLM proposal rounds per decision."),
+    "max_decisions": typer.Option(6, "--max-decisions", min=1, help="Decisions per episode (LLM and search "
+                                                                     "variants)."),
+    "search": typer.Option(True, "--search/--no-search", help="llm+wm, llm+sim: when no LLM plan is verified, "
+                                                              "search on the verifier seeded by the LLM's plans."),
+}
+
+
 def plan(
     task: TaskSet = typer.Option("stack-physics-v0", help="Task set."),
     split: str = typer.Option("test", help="Task split (see docs/planning-tasks.md)."),
@@ -62,6 +71,9 @@ def plan(
     seed: int = typer.Option(0, min=0, help="Seeds the LLM's sampling, the world model's noise and search."),
     candidates: int = typer.Option(6, min=1, help="Plans the LLM proposes per round (K)."),
     samples: int = typer.Option(8, min=1, help="World-model samples per plan (S)."),
+    rounds: int = _DECIDE["rounds"],
+    max_decisions: int = _DECIDE["max_decisions"],
+    search: bool = _DECIDE["search"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
     resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
@@ -74,7 +86,8 @@ def plan(
     from foretell.planners.tasks import load_tasks
 
     check_out(None if out is None else out / "summary.json")
-    config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples)
+    config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
+                           max_decisions=max_decisions, search=search)
     tasks = load_tasks(task, split, limit=episodes)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video)
@@ -105,9 +118,9 @@ def bench_plan_cmd(
     seed: int = typer.Option(0, min=0, help="Seed of every variant."),
     backend: Literal["local", "ray"] = typer.Option("local", help="local (one process) | ray (episodes spread "
                                                                   "over a Ray cluster)."),
-    rounds: int = typer.Option(2, min=1, help="LLM proposal rounds per decision."),
-    max_decisions: int = typer.Option(6, "--max-decisions", min=1, help="Decisions per episode (LLM and search "
-                                                                         "variants)."),
+    rounds: int = _DECIDE["rounds"],
+    max_decisions: int = _DECIDE["max_decisions"],
+    search: bool = _DECIDE["search"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -125,7 +138,8 @@ def bench_plan_cmd(
     check_out(table)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
-                        progress=progress("bench plan"), config={"rounds": rounds, "max_decisions": max_decisions})
+                        progress=progress("bench plan"), config={"rounds": rounds, "max_decisions": max_decisions,
+                                                                          "search": search})
     text = results_table(result)
     if out is not None:
         atomic_write_json(out, result)

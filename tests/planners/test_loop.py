@@ -14,7 +14,7 @@ from foretell.planners.llm import Completion, LLMBackend
 from foretell.planners.loop import Planner, PlannerConfig, summarise
 from foretell.planners.search import cem_plan
 from foretell.planners.tasks import load_tasks, make_env, moves_to_actions
-from foretell.planners.verify import Scores
+from foretell.planners.verify import Scores, VerifierStats
 
 
 class ScriptedLLM(LLMBackend):
@@ -75,10 +75,38 @@ def test_llm_without_verifier_takes_the_most_frequent_plan(planbench_task):
 
 def test_rejections_are_fed_back_to_the_llm(planbench_task):
     llm = ScriptedLLM(['{"plan": [{"skill": "pick_place", "object": "purple_unicorn", "target": "table"}]}'])
-    result = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=2, max_decisions=1), llm).run(
-        planbench_task)
+    result = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=2, max_decisions=1, search=False),
+                     llm).run(planbench_task)
     assert result.steps == 0 and not result.success
     assert "purple_unicorn" in llm.prompts[1]  # round 2 was told why round 1 was rejected
+
+
+def test_search_finishes_what_the_llm_starts(planbench_task):
+    """The LLM proposes only the first step of the goal plan; the verifier-side search, seeded with
+    it, finds the whole plan (a scripted verifier that knows the goal plan stands in for the world model)."""
+    good = _optimal_actions(planbench_task)
+    wanted = [(a["object"], a["target"]) for a in good]
+
+    class Knows:
+        def __init__(self):
+            self.stats = VerifierStats()
+
+        def score(self, env, plans, goal):
+            steps = [[(a.get("object"), a.get("target")) for a in plan] for plan in plans]
+            shared = [sum(x == y for x, y in zip(s, wanted, strict=False)) for s in steps]
+            return Scores(np.array([float(s == wanted) for s in steps]), [""] * len(plans),
+                          progress=np.array(shared) / len(wanted))
+
+    llm = ScriptedLLM([_plan_text(good[:1])])
+    results = {}
+    for search in (True, False):
+        planner = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=1, max_decisions=1, search=search),
+                          llm)
+        planner.verifier = Knows()
+        results[search] = planner.run(planbench_task)
+    assert results[True].success and results[True].decisions[0].searched
+    assert results[True].decisions[0].best_p == 1.0
+    assert not results[False].success and results[False].steps == 1
 
 
 def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
@@ -103,6 +131,28 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
         env.close()
     assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
     assert none == [{"skill": "declare_infeasible"}] and p_none == 0.0
+
+
+def test_cem_starts_from_seed_plans(planbench_task):
+    """A three-step plan a tiny unseeded search cannot find is kept when it is given as a seed."""
+    names = [o["name"] for o in planbench_task.options["objects"]]
+    wanted = [(names[1], names[0]), (names[2], names[1]), (names[3], names[2])]
+
+    class Exact:
+        def score(self, env, plans, goal):
+            return Scores(np.array([float([(a.get("object"), a.get("target")) for a in plan] == wanted) for plan in plans]),
+                          [""] * len(plans))
+
+    seed = [{"skill": "pick_place", "object": o, "target": t} for o, t in wanted]
+    env, *_ = make_env(planbench_task)
+    try:
+        plan, p = cem_plan(env, Exact(), np.random.default_rng(0), max_len=3, population=2, iterations=1,
+                           seeds=[seed, [{"skill": "declare_infeasible"}]])
+        alone, p_alone = cem_plan(env, Exact(), np.random.default_rng(0), max_len=3, population=2, iterations=1)
+    finally:
+        env.close()
+    assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
+    assert p_alone == 0.0
 
 
 @pytest.mark.parametrize("planner", ["random", "blind", "expert"])
