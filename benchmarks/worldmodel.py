@@ -6,6 +6,9 @@
 - the simulator's own rate on that work: scenario frames/s (state only, and with 64 px RGB
   rendering) and BlockStack-v0 skill steps/s (the expert acting, state only);
 - training samples/s (forward + backward + AdamW step, batch 64);
+- the frame model (``FrameDiffusionModel``, default config, 64 px, K = 4): training samples/s
+  (batch 16, its default) and imagined frames/s (3 Euler steps) at batch 1 and 16, against the
+  simulator's 64 px scenario frames/s (``--frame-only`` measures just this part);
 - the planner's call end to end: ``imagine`` of C plans x S samples x T skills on a BlockStack
   scene with a skill model of the skill-outcome config (history 1, horizon 1: one model call
   per skill, all C x S rollouts in one batch), read-outs (p(goal holds and still), p(fall))
@@ -30,7 +33,7 @@ import torch
 import foretell.envs  # noqa: F401 - registers the envs
 from foretell.envs.measure.episodes import make_policy
 from foretell.runtime import atomic_write_json, resolve_device
-from foretell.worldmodel import ObjectDiffusionModel, SceneState, imagine, load
+from foretell.worldmodel import FrameDiffusionModel, ObjectDiffusionModel, SceneState, imagine, load
 from foretell.worldmodel.actions import action_dim
 
 OBJECTS = 6
@@ -116,6 +119,36 @@ def training_samples_per_s(model: ObjectDiffusionModel, batch: int, repeats: int
     return repeats * batch / (time.perf_counter() - start)
 
 
+def frame_model_speed(device: str, repeats: int, steps: int = 3, batch: int = 16) -> dict:
+    """The default frame model at 64 px: training samples/s at ``batch`` and imagined frames/s
+    (``steps`` Euler steps, one sample) at batch 1 and ``batch``."""
+    model = FrameDiffusionModel(image_size=64).to(device)
+    g = torch.Generator().manual_seed(4)
+    k = model.config.history
+    frames = torch.randint(0, 256, (batch, k + 1, 64, 64, 3), dtype=torch.uint8, generator=g).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for i in range(repeats + 1):
+        if i == 1:
+            start = time.perf_counter()  # the first step warms up
+        loss = model.training_loss({"frames": frames}, g)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    train_rate = repeats * batch / (time.perf_counter() - start)
+    model.eval()
+    rates = {}
+    for b in (1, batch):
+        context = frames[:b, :k]
+        model.rollout(context, 1, num_steps=steps, generator=g)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model.rollout(context, 1, num_steps=steps, generator=g)
+        rates[b] = repeats * b / (time.perf_counter() - start)
+    return {"parameters": sum(p.numel() for p in model.parameters()), "image_size": 64, "train_batch": batch,
+            "train_samples_per_s": train_rate, "sampling_steps": steps,
+            "frames_per_s": {str(b): r for b, r in rates.items()}}
+
+
 def imagine_transitions_per_s(model: ObjectDiffusionModel, plans: int, samples: int, skills: int, steps: int,
                               repeats: int) -> dict:
     """``imagine`` (plus read-outs) on a seeded 4-object BlockStack scene: C x S x T skill transitions/s."""
@@ -157,10 +190,21 @@ def main() -> None:
     parser.add_argument("--imagine-skills", type=int, default=4, help="T skills per plan")
     parser.add_argument("--skill-model", type=Path, default=None,
                         help="a trained skill run to time imagine with (default: random weights, same config)")
+    parser.add_argument("--frame-only", action="store_true", help="only the frame model and 64 px rendering")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/worldmodel.json"))
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
+    if args.frame_only:
+        rendered = scenario_frames_per_s(("rgb", "state"), args.episodes)
+        frame = frame_model_speed(device, args.repeats)
+        frame["ratio_to_simulator"] = {b: r / rendered for b, r in frame["frames_per_s"].items()}
+        _print_frame(frame, rendered)
+        atomic_write_json(args.out, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                     "torch_threads": torch.get_num_threads(), "device": device,
+                                     "simulator": {"scenario_frames_per_s_rgb64": rendered}, "frame_model": frame})
+        print(f"wrote {args.out}")
+        return
 
     sim = {"scenario_frames_per_s_state": scenario_frames_per_s(("state",), args.episodes),
            "scenario_frames_per_s_rgb64": scenario_frames_per_s(("rgb", "state"), args.episodes),
@@ -182,9 +226,11 @@ def main() -> None:
     planner = imagine_transitions_per_s(skill_model, args.imagine_plans, args.samples, args.imagine_skills,
                                         args.steps, args.repeats)
     planner["ratio_to_simulator"] = planner["transitions_per_s"] / sim["blockstack_skill_steps_per_s"]
+    frame = frame_model_speed(device, args.repeats)
+    frame["ratio_to_simulator"] = {b: r / sim["scenario_frames_per_s_rgb64"] for b, r in frame["frames_per_s"].items()}
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()
               or platform.machine(), "torch_threads": torch.get_num_threads(), "device": device,
-              "simulator": sim, "models": models, "imagination": rows, "imagine": planner, "args": {k: str(v) for k, v in
+              "simulator": sim, "models": models, "imagination": rows, "imagine": planner, "frame_model": frame, "args": {k: str(v) for k, v in
                                                                                  vars(args).items()}}
     print(f"simulator: Collide {sim['scenario_frames_per_s_state']:.0f} frames/s (state), "
           f"{sim['scenario_frames_per_s_rgb64']:.0f} frames/s (64 px rgb); BlockStack "
@@ -200,8 +246,16 @@ def main() -> None:
     print(f"imagine: {planner['plans']} plans x {planner['samples']} samples x {planner['skills']} skills in "
           f"{planner['seconds_per_call']:.2f} s = {planner['transitions_per_s']:.0f} skill transitions/s, "
           f"{planner['ratio_to_simulator']:.1f}x the simulator")
+    _print_frame(frame, sim["scenario_frames_per_s_rgb64"])
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
+
+
+def _print_frame(frame: dict, rendered: float) -> None:
+    print(f"frame model: {frame['parameters']:,} parameters, training {frame['train_samples_per_s']:.1f} samples/s "
+          f"(batch {frame['train_batch']}, 64 px); imagined frames/s ({frame['sampling_steps']} steps): "
+          + ", ".join(f"batch {b} {r:.1f} ({r / rendered:.2f}x the simulator's {rendered:.0f} rendered frames/s)"
+                      for b, r in frame["frames_per_s"].items()))
 
 
 if __name__ == "__main__":

@@ -137,15 +137,16 @@ def test_a_dataset_without_rgb_is_refused(collide_dataset, tmp_path):
 def test_colour_contact_read_out_and_ssim():
     frames = torch.zeros(1, 1, 8, 8, 3, dtype=torch.uint8)
     frames[..., :] = torch.tensor([184, 153, 115], dtype=torch.uint8)  # the table
-    frames[0, 0, 2:4, 1:3] = torch.tensor([217, 31, 31], dtype=torch.uint8)  # red agent
-    frames[0, 0, 2:4, 4:6] = torch.tensor([240, 215, 25], dtype=torch.uint8)  # yellow patient, one pixel apart
+    frames[0, 0, 2:5, 1:3] = torch.tensor([217, 31, 31], dtype=torch.uint8)  # red agent
+    frames[0, 0, 2:5, 4:6] = torch.tensor([240, 215, 25], dtype=torch.uint8)  # yellow patient, one pixel apart
     palette = torch.tensor([[[0.85, 0.12, 0.12], [0.95, 0.85, 0.1]]])
     masks = colour_masks(frames, palette, torch.tensor([[0, 1]]))  # (1, 1, 2, 8, 8)
-    assert masks[0, 0, 0].sum() == 4 and masks[0, 0, 1].sum() == 4
+    assert masks[0, 0, 0].sum() == 6 and masks[0, 0, 1].sum() == 6
     assert not masks_touch(masks[:, :, 0], masks[:, :, 1]).any()  # a one-pixel gap: no contact
-    frames[0, 0, 2:4, 3] = torch.tensor([217, 31, 31], dtype=torch.uint8)  # the agent grows into the gap
+    frames[0, 0, 2:5, 3] = torch.tensor([217, 31, 31], dtype=torch.uint8)  # the agent grows into the gap
     masks = colour_masks(frames, palette, torch.tensor([[0, 1]]))
-    assert masks_touch(masks[:, :, 0], masks[:, :, 1]).all()
+    assert masks_touch(masks[:, :, 0], masks[:, :, 1]).all()  # three patient pixels next to the agent
+    assert not masks_touch(masks[:, :, 0, :3], masks[:, :, 1, :3]).any()  # rows 0-2: one pixel is not contact
     image = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
     assert torch.allclose(ssim(image, image), torch.ones(2))
     assert (ssim(image, 255 - image) < 0.5).all()
