@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 ACTION_KINDS = ("none", "vector", "skill")
 VECTOR_DIM = 4
@@ -40,6 +41,61 @@ PUSH_RANGE = 0.25  # m, longest push
 # Named push directions in degrees, as the BlockStack env reads them (envs/blockstack/skills.py).
 DIRECTIONS = {"+x": 0.0, "+y": 90.0, "-x": 180.0, "-y": 270.0, "right": 90.0, "left": 270.0, "away": 180.0,
                "toward": 0.0}
+
+
+# Columns of a stored property row that the commanded placement needs (foretell.envs.sim.scene
+# PROPERTY_NAMES; copied, a test checks they agree).
+BALL_COLUMN = 2
+HALF_EXTENT_COLUMNS = slice(7, 10)
+
+
+def commanded_displacement(last: torch.Tensor, properties: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Where each skill sends each object, as a displacement from its last observed position:
+    ``(B, H, N, 3)`` from last states ``(B, N, 13)``, properties ``(B, N, P)`` (or their
+    training means where unknown) and encoded skills ``(B, H, SKILL_DIM)``.
+
+    ``pick_place`` puts the object's centre at the target's centre plus (dx, dy) and rests its
+    bottom on the target's top (a vertical half-extent from the target's pose and half-extents,
+    as ``foretell.envs`` computes tops), or at (dx, dy) on the table; ``push`` moves it by the
+    push distance along the push direction. Every other object, and every other skill, stays.
+    Over several steps a placement sets the displacement and a push adds to it, every step read
+    from the last observed scene (a target that moved in an earlier step is not followed). This is the prior the skill model predicts a residual from
+    (``ObjectDiffusionModel(skill_prior=True)``): the learned part is what physics adds to the
+    command (falls, topples, slides), and the command itself extrapolates to sizes outside
+    training exactly.
+    """
+    from .geometry import _safe_quat, quat_to_matrix
+
+    b, n = last.shape[:2]
+    rows = min(n, OBJECT_SLOTS)
+    obj = torch.zeros(*actions.shape[:2], n, device=actions.device)
+    tgt = torch.zeros_like(obj)
+    obj[..., :rows] = actions[..., SKILL_OBJECT][..., :rows]  # (B, H, N) one-hot
+    tgt[..., :rows] = actions[..., SKILL_TARGET][..., :rows]
+    onehot, numbers = actions[..., SKILL_ONEHOT], actions[..., SKILL_NUMBERS]
+    pick, push = onehot[..., SKILL_NAMES.index("pick_place")], onehot[..., SKILL_NAMES.index("push")]  # (B, H)
+    table = numbers[..., 0]
+    half = properties[..., HALF_EXTENT_COLUMNS].float()  # (B, N, 3)
+    axes_z = quat_to_matrix(_safe_quat(last[..., 3:7].float()))[..., 2, :]  # (B, N, 3): body axes' z parts
+    vertical = torch.where(properties[..., BALL_COLUMN] > 0.5, half[..., 0], (axes_z.abs() * half).sum(-1))  # (B, N)
+    pos = last[..., :3].float()  # (B, N, 3)
+    tgt_pos = torch.einsum("bhn,bnc->bhc", tgt, pos)  # (B, H, 3)
+    tgt_top = torch.einsum("bhn,bn->bh", tgt, pos[..., 2] + vertical)
+    own_pos = torch.einsum("bhn,bnc->bhc", obj, pos)
+    own_half = torch.einsum("bhn,bn->bh", obj, vertical)
+    offset = numbers[..., 1:3] * PLACE_RANGE  # (B, H, 2)
+    place_xy = offset + (1.0 - table)[..., None] * tgt_pos[..., :2]
+    place_z = (1.0 - table) * tgt_top + own_half
+    placed = torch.cat([place_xy, place_z[..., None]], dim=-1) - own_pos  # (B, H, 3)
+    pushed = torch.cat([numbers[..., 3:5] * (numbers[..., 5:6] * PUSH_RANGE), torch.zeros_like(table)[..., None]], -1)
+    out, current = [], torch.zeros_like(pos)  # (B, N, 3): the displacement so far
+    for h in range(actions.shape[1]):  # a placement sets the displacement, a push adds to it
+        moved = obj[:, h, :, None]  # (B, N, 1)
+        set_to = pick[:, h, None, None] * placed[:, h, None, :]
+        current = current * (1.0 - moved * pick[:, h, None, None]) + moved * (set_to + push[:, h, None, None]
+                                                                               * pushed[:, h, None, :])
+        out.append(current)
+    return torch.stack(out, dim=1)  # (B, H, N, 3)
 
 
 def action_dim(kind: str) -> int:

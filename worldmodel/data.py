@@ -19,7 +19,7 @@ import torch
 from foretell.data import EpisodeFile, read_meta
 from foretell.data.schema import EPISODE_DIR, episode_name
 
-from .actions import VECTOR_DIM, action_dim, encode_skill
+from .actions import VECTOR_DIM, action_dim, commanded_displacement, encode_skill
 from .geometry import anchor_features, relative_features
 from .object_diffusion import stat_sizes
 
@@ -83,9 +83,12 @@ class WindowSet:
         """``batch_size`` windows drawn uniformly with replacement by ``generator``."""
         return self.batch(torch.randint(len(self), (batch_size,), generator=generator).numpy())
 
-    def statistics(self, seed: int = 0) -> dict[str, list[float]]:
+    def statistics(self, seed: int = 0, skill_prior: bool = False) -> dict[str, list[float]]:
         """Per-feature normalisation statistics (``ObjectDiffusionModel``'s ``stats``), over real
-        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``."""
+        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``; ``skill_prior``:
+        the targets' displacements are taken from the commanded ones, as that model predicts them."""
+        if skill_prior and self.action_kind != "skill":
+            raise ValueError(f"skill_prior needs skill data, these windows have action_kind {self.action_kind!r}")
         rng = np.random.default_rng(seed)
         index = np.arange(len(self)) if len(self) <= STATS_MAX_WINDOWS else \
             np.sort(rng.choice(len(self), STATS_MAX_WINDOWS, replace=False))
@@ -95,7 +98,11 @@ class WindowSet:
             keep = b["mask"].double()  # (B, N)
             last = b["history"][:, -1].double()
             _accumulate(sums, "history", relative_features(b["history"].double(), last), keep[:, None, :, None])
-            _accumulate(sums, "target", relative_features(b["future"].double(), last), keep[:, None, :, None])
+            target = relative_features(b["future"].double(), last)
+            if skill_prior:
+                prior = commanded_displacement(b["history"][:, -1], b["properties"], b["actions"]).double()
+                target = torch.cat([target[..., :3] - prior, target[..., 3:]], dim=-1)
+            _accumulate(sums, "target", target, keep[:, None, :, None])
             _accumulate(sums, "anchor", anchor_features(last)[:, None], keep[:, None, :, None])
             _accumulate(sums, "property", b["properties"].double()[:, None], keep[:, None, :, None])
             if self.action_kind == "vector":
@@ -136,9 +143,11 @@ def _moments(acc: list | None, size: int, name: str) -> tuple[list[float], list[
 def load_windows(paths: Sequence[str | Path], history: int, horizon: int) -> WindowSet:
     """Read every committed episode of the datasets ``paths`` into one ``WindowSet``.
 
-    Raises ``ValueError`` naming the key and the folder when a dataset lacks ``state`` or
-    ``object_mask``, when datasets mix action kinds or property widths, for puzzle datasets
-    (one-shot actions: not supported yet) and when no episode is long enough for a window.
+    Puzzle episodes are read as their attempt's 40 ms states (``attempt/states``; action kind
+    ``none``: the action is the red ball's start state). Raises ``ValueError`` naming the key and
+    the folder when a dataset lacks ``state`` or ``object_mask``, when datasets mix action kinds
+    or property widths, for puzzle datasets written without ``attempt/states`` and when no
+    episode is long enough for a window.
     """
     if history < 1 or horizon < 1:
         raise ValueError(f"history and horizon must be >= 1, got history={history}, horizon={horizon}")
@@ -209,6 +218,14 @@ def _read_episode(ep: EpisodeFile, root: Path, has_properties: bool) -> dict:
     mask = ep.frames("object_mask").astype(bool)  # (T, N)
     properties = ep.frames("properties").astype(np.float32) if has_properties else None  # (T, N, P)
     kind, actions = _episode_actions(ep, attrs, root)
+    attempt = ep.attempt()
+    if "states" in attempt:
+        # A puzzle episode is one attempt: its frames are the attempt's 40 ms states (frame 0 holds
+        # the action: where the red ball starts, its launch velocity), a passive scene from then on.
+        f, n = len(attempt["states"]), states.shape[1]
+        states = _pad_rows(attempt["states"].astype(np.float32), n)  # (F+1, N, 13)
+        mask = np.repeat(mask[:1], f, axis=0)  # (F+1, N)
+        properties = None if properties is None else np.repeat(properties[:1], f, axis=0)  # (F+1, N, P)
     return {"states": states, "mask": mask, "properties": properties, "kind": kind, "actions": actions,
             "fps": attrs.get("fps", 25), "source": str(root)}
 
@@ -218,6 +235,11 @@ def _episode_actions(ep: EpisodeFile, attrs: dict, root: Path) -> tuple[str, np.
     from foretell.envs import env_family  # only here: importing the envs loads MuJoCo
 
     t = ep.n_frames
+    if env_family(attrs["env_id"]) == "puzzle":
+        if "states" not in ep.attempt():
+            raise ValueError(f"dataset {root} holds {attrs['env_id']} episodes without attempt/states (written "
+                             "before puzzle datasets stored them): regenerate it to train a world model on it")
+        return "none", None  # the action is in the attempt's first state; the model sees a passive scene
     low_level = ep.actions()
     if low_level is not None:
         actions = np.zeros((t, VECTOR_DIM), np.float32)
@@ -233,4 +255,4 @@ def _episode_actions(ep: EpisodeFile, attrs: dict, root: Path) -> tuple[str, np.
             actions[:len(encoded)] = np.stack(encoded)
         return "skill", actions
     raise ValueError(f"dataset {root} holds {attrs['env_id']} episodes ({family}); the object world model "
-                     "reads scenario and BlockStack datasets (puzzles' one-shot actions are not supported yet)")
+                     "reads scenario, BlockStack and puzzle datasets")

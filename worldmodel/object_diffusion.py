@@ -33,7 +33,14 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
-from .actions import SKILL_NUMBERS, SKILL_OBJECT, SKILL_ONEHOT, SKILL_TARGET, action_dim
+from .actions import (
+    SKILL_NUMBERS,
+    SKILL_OBJECT,
+    SKILL_ONEHOT,
+    SKILL_TARGET,
+    action_dim,
+    commanded_displacement,
+)
 from .geometry import (
     ANCHOR_DIM,
     FEATURE_DIM,
@@ -45,6 +52,7 @@ from .geometry import (
 
 SAMPLERS = ("euler", "dpmsolver")
 STAT_NAMES = ("history", "anchor", "target", "property", "action")
+PRIOR_SCALE = 0.1  # m: the commanded displacement enters the network in tenths of a metre
 
 
 def stat_sizes(history: int, horizon: int, property_dim: int, action_kind: str) -> dict[str, int]:
@@ -118,6 +126,12 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
             training distribution covers (measured on Collide: docs/worldmodel.md).
         p_mean, p_std: training noise levels, ``ln sigma ~ N(p_mean, p_std^2)`` (DIAMOND's values).
         fps: frame rate of the training data (for read-outs and baselines).
+        skill_prior: (skill models) predict each future position as a residual from where the
+            skills command the objects to go (``actions.commanded_displacement``), which is also
+            an input. The command carries the geometry exactly (a target's top, the object's
+            own height), so the network learns only what physics adds; sizes and stacks outside
+            the training range stop being extrapolation. Off by default so that configs saved
+            before it existed load unchanged; ``foretell train world`` turns it on for skill data.
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
             ``STAT_NAMES`` (sizes from ``stat_sizes``); None means identity (an untrained model).
     """
@@ -126,7 +140,8 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
     def __init__(self, history: int = 4, horizon: int = 12, property_dim: int = 14, action_kind: str = "none",
                  hidden_dim: int = 128, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
                  sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 20.0, rho: float = 7.0,
-                 p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, stats: dict | None = None) -> None:
+                 p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, skill_prior: bool = False,
+                 stats: dict | None = None) -> None:
         super().__init__()
         for name, value in (("history", history), ("horizon", horizon), ("property_dim", property_dim),
                             ("num_layers", num_layers), ("num_heads", num_heads)):
@@ -137,6 +152,8 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
         a_dim = action_dim(action_kind)  # raises for an unknown kind
+        if skill_prior and action_kind != "skill":
+            raise ValueError(f"skill_prior needs action_kind 'skill', got {action_kind!r}")
         self._register_stats(stats, stat_sizes(history, horizon, property_dim, action_kind))
         d = hidden_dim
         self.history_in = nn.Linear(FEATURE_DIM, d)
@@ -147,6 +164,7 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         global_dim = a_dim - 2 * (SKILL_OBJECT.stop - SKILL_OBJECT.start) if action_kind == "skill" else a_dim
         self.action_in = nn.Linear(global_dim, d) if a_dim else None
         self.role_in = nn.Linear(2, d) if action_kind == "skill" else None  # is the skill's object / target
+        self.prior_in = nn.Linear(3, d) if skill_prior else None  # the commanded displacement
         self.blocks = nn.ModuleList(_Block(d, num_heads, mlp_ratio) for _ in range(num_layers))
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
         self.out_modulation = nn.Linear(d, 2 * d)
@@ -204,32 +222,49 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
             actions = (actions.float() - self._action_mean) / self._action_std  # (B, H, 4)
         elif actions is not None:
             actions = actions.float()  # (B, H, SKILL_DIM): the encoding is already scaled
-        return {"history": hist, "objects": obj, "mask": mask.bool(), "actions": actions, "last": last}
+        prior = None
+        if cfg.skill_prior:  # unknown sizes: the training mean's
+            sizes = self._property_mean.expand(b, n, -1) if properties is None else torch.where(
+                known[:, None, None] > 0.5, properties.float(), self._property_mean)
+            prior = commanded_displacement(last, sizes, actions)  # (B, H, N, 3)
+        return {"history": hist, "objects": obj, "mask": mask.bool(), "actions": actions, "last": last,
+                "prior": prior}
 
-    def normalise_future(self, future: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        """Normalised targets ``(B, H, N, 15)`` of world-frame futures ``(B, H, N, 13)``."""
+    def normalise_future(self, future: torch.Tensor, last: torch.Tensor,
+                         prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalised targets ``(B, H, N, 15)`` of world-frame futures ``(B, H, N, 13)``; with a
+        commanded displacement ``prior`` ``(B, H, N, 3)``, displacements are taken from it."""
         h = self.config.horizon
         feats = relative_features(future.float(), last)
+        if prior is not None:
+            feats = torch.cat([feats[..., :3] - prior, feats[..., 3:]], dim=-1)
         return (feats - self._target_mean.view(h, 1, FEATURE_DIM)) / self._target_std.view(h, 1, FEATURE_DIM)
 
-    def denormalise_future(self, x: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    def denormalise_future(self, x: torch.Tensor, last: torch.Tensor,
+                           prior: torch.Tensor | None = None) -> torch.Tensor:
         """World-frame states ``(..., H, N, 13)`` of normalised predictions ``(..., H, N, 15)``;
-        ``last`` ``(..., N, 13)``."""
+        ``last`` ``(..., N, 13)``; ``prior`` as in ``normalise_future``."""
         h = self.config.horizon
         feats = x * self._target_std.view(h, 1, FEATURE_DIM) + self._target_mean.view(h, 1, FEATURE_DIM)
+        if prior is not None:
+            feats = torch.cat([feats[..., :3] + prior, feats[..., 3:]], dim=-1)
         return states_from_features(feats, last)
 
     # ------------------------------------------------------------------ denoiser
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, history: torch.Tensor, objects: torch.Tensor,
-                mask: torch.Tensor, actions: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+                mask: torch.Tensor, actions: torch.Tensor | None = None, prior: torch.Tensor | None = None,
+                **_: object) -> torch.Tensor:
         """EDM's raw network F: c_in-scaled noisy futures ``(B, H, N, 15)``, c_noise ``(B,)``,
         normalised history ``(B, K, N, 15)``, object features ``(B, N, 9 + P + 1)``, mask
-        ``(B, N)`` and actions ``(B, H, A)`` -> ``(B, H, N, 15)``."""
+        ``(B, N)``, actions ``(B, H, A)`` and the commanded displacement ``(B, H, N, 3)`` (with
+        ``skill_prior``) -> ``(B, H, N, 15)``."""
         k, h = self.config.history, self.config.horizon
         obj = self.object_in(objects)[:, None]  # (B, 1, N, D)
         future = self.future_in(sample)  # (B, H, N, D)
         if self.action_in is not None:
             future = future + self._action_embedding(actions, sample.shape[2])
+        if self.prior_in is not None:
+            future = future + self.prior_in(prior / PRIOR_SCALE)
         tokens = torch.cat([self.history_in(history), future], dim=1)  # (B, K + H, N, D)
         tokens = tokens + obj + self.time_embedding[None, :, None, :]
         noise = self._noise_embedding(timestep)  # (B, D)
@@ -273,7 +308,7 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         if property_dropout > 0:  # teach the "properties unknown" path
             known = known * (torch.rand(b, generator=generator) >= property_dropout).float().to(known.device)
         cond = self.condition(batch["history"], batch["properties"], batch["mask"], batch.get("actions"), known)
-        target = self.normalise_future(batch["future"], cond["last"])  # (B, H, N, 15)
+        target = self.normalise_future(batch["future"], cond["last"], cond["prior"])  # (B, H, N, 15)
         sigma = torch.exp(cfg.p_mean + cfg.p_std * torch.randn(b, generator=generator)).to(target.device)  # (B,)
         noise = torch.randn(target.shape, generator=generator).to(target.device)
         s = sigma[:, None, None, None]
@@ -328,7 +363,7 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
             model_input = scheduler.scale_model_input(x, t)
             out = self(model_input, t.to(device).expand(b * s), **cond)
             x = scheduler.step(out, t, x, generator=generator).prev_sample
-        states = self.denormalise_future(x, cond["last"])  # (B*S, H, N, 13)
+        states = self.denormalise_future(x, cond["last"], cond["prior"])  # (B*S, H, N, 13)
         states = states * cond["mask"][:, None, :, None]
         return states.view(b, s, h, n, STATE_DIM)
 

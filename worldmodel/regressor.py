@@ -50,7 +50,7 @@ class ObjectRegressorModel(ObjectDiffusionModel):
         if property_dropout > 0:  # the same "properties unknown" path as the diffusion model
             known = known * (torch.rand(b, generator=generator) >= property_dropout).float().to(known.device)
         cond = self.condition(batch["history"], batch["properties"], batch["mask"], batch.get("actions"), known)
-        target = self.normalise_future(batch["future"], cond["last"])  # (B, H, N, 15)
+        target = self.normalise_future(batch["future"], cond["last"], cond["prior"])  # (B, H, N, 15)
         zeros = torch.zeros_like(target)
         out = (self if denoiser is None else denoiser)(zeros, torch.zeros(b, device=target.device), **cond)
         keep = cond["mask"][:, None, :, None].float()  # (B, 1, N, 1)
@@ -68,7 +68,7 @@ class ObjectRegressorModel(ObjectDiffusionModel):
         device = self.device
         cond = self.condition(history.to(device), None if properties is None else properties.to(device),
                               mask.to(device), None if actions is None else actions.to(device))
-        states = self.denormalise_future(self._predict(cond), cond["last"])  # (B, H, N, 13)
+        states = self.denormalise_future(self._predict(cond), cond["last"], cond["prior"])  # (B, H, N, 13)
         states = states * cond["mask"][:, None, :, None]
         b, h, n, _ = states.shape
         return states[:, None].expand(b, num_samples, h, n, STATE_DIM)

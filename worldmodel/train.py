@@ -161,18 +161,20 @@ def command_config(out: str | Path, resume: bool, **given: Any) -> TrainConfig:
     """The config of ``foretell train world``: a new run from the given options (None: default),
     or, with ``resume``, the run's stored config with the given options laid over it (``train``
     then refuses any that changed outside ``RUNTIME_FIELDS``). ``history``, ``horizon``,
-    ``hidden_dim`` and ``num_layers`` go to the model's arguments."""
+    ``hidden_dim``, ``num_layers`` and ``skill_prior`` go to the model's arguments."""
     base = TrainConfig.from_run(out).to_dict() if resume else {"out": str(out), "data": ()}
     model = dict(base.get("model", {}))
     for key, value in given.items():
         if value is None:
             continue
-        if key in ("history", "horizon", "hidden_dim", "num_layers"):
+        if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior"):
             model[key] = value
         else:
             base[key] = value
     if not resume and not base["data"]:
         raise ValueError("--data DIR is required to start a run (repeat it to train on several datasets)")
+    if base.get("kind") == "frame" and given.get("skill_prior") is not None:
+        raise ValueError("--skill-prior applies to object models of skill data, not to --kind frame")
     if base.get("kind") == "frame" and given.get("horizon") is not None:
         raise ValueError("--horizon does not apply to --kind frame: it predicts one frame at a time; choose the "
                          "rollout length when evaluating (foretell eval frames --horizon)")
@@ -222,6 +224,15 @@ def train(config: TrainConfig, resume: bool = False, progress: Callable[[Iterabl
             torch.distributed.destroy_process_group()
 
 
+def model_arguments(config: TrainConfig, action_kind: str) -> dict[str, Any]:
+    """The model's arguments: ``config.model``, with ``skill_prior`` on for skill data unless the
+    config says otherwise (``ObjectDiffusionModel``'s default stays off so old configs load)."""
+    args = dict(config.model)
+    if action_kind == "skill":
+        args.setdefault("skill_prior", True)
+    return args
+
+
 def _window_args(config: TrainConfig) -> dict[str, int]:
     defaults = inspect.signature(MODEL_CLASSES[config.kind].__init__).parameters
     return {k: int(config.model.get(k, defaults[k].default)) for k in ("history", "horizon") if k in defaults}
@@ -229,13 +240,18 @@ def _window_args(config: TrainConfig) -> dict[str, int]:
 
 def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpoint: Path | None) -> torch.nn.Module:
     """A fresh model of ``config.kind`` with the arguments that come from the data; a resumed run
-    keeps the statistics its model was built with (the data may have grown since)."""
+    keeps what its model was built with (the data may have grown since)."""
     saved = json.loads((checkpoint / MODEL_DIR / MODEL_CONFIG).read_text()) if checkpoint is not None else None
-    stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
     if config.kind == "frame":
+        stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
         return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
                                    image_size=windows.image_size, fps=windows.fps)
-    return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
+    model_args = model_arguments(config, windows.action_kind)
+    if saved is not None:
+        stats, model_args["skill_prior"] = saved["stats"], saved.get("skill_prior", False)
+    else:
+        stats = windows.statistics(config.seed, model_args.get("skill_prior", False))
+    return MODEL_CLASSES[config.kind](**model_args, stats=stats, action_kind=windows.action_kind,
                                       property_dim=windows.property_dim, fps=windows.fps)
 
 

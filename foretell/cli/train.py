@@ -31,6 +31,9 @@ def train_world(
     history: int = typer.Option(None, min=1, help="Observed steps K [default: 4]."),
     horizon: int = typer.Option(None, min=1, help="Predicted steps H [default: 12; not for frame]."),
     checkpoint_every: int = typer.Option(None, min=1, help="Steps between checkpoints [default: 250]."),
+    skill_prior: bool = typer.Option(None, "--skill-prior/--no-skill-prior",
+                                     help="Skill models: predict positions as residuals from where the skill sends "
+                                          "the object [default: on for BlockStack skill data]."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""
@@ -38,7 +41,7 @@ def train_world(
 
     config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,
                             compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
-                            checkpoint_every=checkpoint_every)
+                            checkpoint_every=checkpoint_every, skill_prior=skill_prior)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from foretell.data import EpisodeFile
-from foretell.worldmodel import SKILL_DIM, encode_skill, load_windows
+from foretell.worldmodel import SKILL_DIM, ObjectDiffusionModel, encode_skill, load_windows
 from foretell.worldmodel import actions as wm_actions
 from foretell.worldmodel.object_diffusion import stat_sizes
 
@@ -90,6 +90,44 @@ def test_encode_skill_reads_both_forms_and_matches_the_env_schema():
         encode_skill({"skill": "push", "object": "green_ball", "direction": 0, "distance": 0.1}, names)
     with pytest.raises(ValueError, match="unknown skill 'throw'"):
         encode_skill({"skill": "throw"}, names)
+
+
+def test_commanded_displacement_is_where_the_skill_puts_the_object(skills_dataset):
+    from foretell.envs.sim.scene import PROPERTY_NAMES
+
+    assert PROPERTY_NAMES[wm_actions.BALL_COLUMN] == "shape_ball"
+    assert PROPERTY_NAMES[wm_actions.HALF_EXTENT_COLUMNS] == ("half_x", "half_y", "half_z")
+    # A 2 cm cube (row 0) on the table, a 3 cm ball (row 1) at (0.1, 0, 0.03): cube onto the ball.
+    last = torch.zeros(1, 2, 13)
+    last[..., 3] = 1.0  # identity quaternions
+    last[0, 0, :3] = torch.tensor([-0.1, 0.05, 0.02])
+    last[0, 1, :3] = torch.tensor([0.1, 0.0, 0.03])
+    props = torch.zeros(1, 2, 14)
+    props[0, 0, 0], props[0, 0, 7:10] = 1.0, 0.02
+    props[0, 1, 2], props[0, 1, 7:10] = 1.0, 0.03
+    names = ["cube", "ball"]
+    steps = [encode_skill({"skill": "pick_place", "object": "cube", "target": "ball", "dx": 0.01}, names),
+             encode_skill({"skill": "push", "object": "ball", "direction": "+y", "distance": 0.1}, names),
+             encode_skill({"skill": "pick_place", "object": "cube", "target": "table", "dx": 0.05, "dy": -0.02},
+                          names)]
+    prior = wm_actions.commanded_displacement(last, props, torch.from_numpy(np.stack(steps))[None])  # (1, 3, 2, 3)
+    assert torch.allclose(prior[0, 0, 0], torch.tensor([0.21, -0.05, 0.06 + 0.02 - 0.02]), atol=1e-6)
+    assert torch.allclose(prior[0, 0, 1], torch.zeros(3))  # the target does not move
+    assert torch.allclose(prior[0, 1, 1], torch.tensor([0.0, 0.1, 0.0]), atol=1e-6)  # a push adds
+    assert torch.allclose(prior[0, 2, 0], torch.tensor([0.15, -0.07, 0.0]), atol=1e-6)  # a placement sets
+    # On recorded noisy-expert steps the command is within the placement noise of what happened.
+    ws = load_windows([skills_dataset], history=1, horizon=1)
+    b = ws.batch(np.arange(len(ws)))
+    prior = wm_actions.commanded_displacement(b["history"][:, -1], b["properties"], b["actions"])
+    moved = (b["future"][:, 0, :, :3] - b["history"][:, 0, :, :3])
+    placed = b["actions"][:, 0, wm_actions.SKILL_NAMES.index("pick_place")] > 0.5
+    rows = b["actions"][:, 0, wm_actions.SKILL_OBJECT].argmax(-1)[placed]
+    error = (moved - prior[:, 0])[placed, rows].norm(dim=-1)
+    assert float(error.median()) < 0.01 < float(moved[placed, rows].norm(dim=-1).median())
+    stats = ws.statistics(0, skill_prior=True)
+    assert all(a < b for a, b in zip(stats["target_std"][:3], ws.statistics(0)["target_std"][:3], strict=True))
+    with pytest.raises(ValueError, match="skill_prior needs action_kind 'skill'"):
+        ObjectDiffusionModel(history=1, horizon=1, skill_prior=True)
 
 
 def test_a_dataset_without_state_is_refused_by_name(no_state_dataset):
