@@ -11,7 +11,8 @@ Layout of ``ep_XXXXXX.h5`` (schema version in ``data.schema``)::
     /action          (T-1, A) f32, continuous actions only: low-level control (A=4), puzzles (A=3);
                      action t leads from frame t to t+1
     /attempt/<key>   puzzles: positions (F+1, N, 3) f64 object centres every 40 ms of the attempt,
-                     time (F+1,) f64 their simulated times
+                     time (F+1,) f64 their simulated times, states (F+1, N, 13) f64 full object
+                     states at those times (datasets written since 2026-11-29; older ones lack it)
     /action_json     (T-1,) JSON text: each action exactly as the env received it
     /reward          (T-1,) f32
     /events          (T,) JSON text: events of each frame

@@ -130,7 +130,10 @@ def _puzzle_extras(env: gym.Env, info: dict, objects0: list[dict], times: list[f
     if positions is None:
         return extras, {}
     steps = np.arange(len(positions)) / max(len(positions) - 1, 1)
-    return extras, {"positions": positions, "time": times[0] + steps * (times[-1] - times[0])}
+    attempt = {"positions": positions, "time": times[0] + steps * (times[-1] - times[0])}
+    if getattr(outcome, "states", None) is not None:
+        attempt["states"] = outcome.states  # (F+1, N, 13): what the passive world model trains on
+    return extras, attempt
 
 
 def collect_episode(config: DatasetConfig, index: int) -> dict[str, Any]:

@@ -50,7 +50,7 @@ EVENTS_KEY = "events"  # (T,) JSON text: events of each frame (frame 0: those at
 TEXT_KEYS = ("caption", "instruction")
 JSON_KEYS = ("causal_graph", "total_effect_graph", "graph_agreement", "qa", "interventions", "objects",
              "outcome", "final_positions", "attempt")
-ATTEMPT_KEYS = ("positions", "time")  # puzzles: ``/attempt/<key>``, every 40 ms frame of the one attempt
+ATTEMPT_KEYS = ("positions", "time", "states")  # puzzles: ``/attempt/<key>``, every 40 ms frame of the one attempt
 STATE_FIELDS = ("pos_x", "pos_y", "pos_z", "quat_w", "quat_x", "quat_y", "quat_z", "vel_x", "vel_y", "vel_z",
                 "angvel_x", "angvel_y", "angvel_z")
 

@@ -8,6 +8,9 @@
 - ``loop``: ``Planner`` runs every variant (``llm``, ``llm+wm``, ``llm+sim``, ``cem+wm``,
   ``random``, ``blind``, ``expert``); ``verify``: the world-model and simulator verifiers;
   ``search``: CEM over skill sequences; ``bench``: runs, records, resume and the Ray backend.
+- ``puzzles`` / ``puzzle_prompts``: puzzles-v0 agents ``cem+wm`` and ``llm+cem`` (CEM over the
+  continuous action on a passive world model, seeded by the LLM's proposals), scored by the
+  benchmark's AUCCESS harness (``evaluate_world_model``; ``foretell eval puzzles --agent``).
 
 The privileged scripted expert for BlockStack lives in ``foretell.envs.blockstack.expert``
 because dataset generation (``foretell.data``) needs it and may not import planners.
@@ -19,12 +22,14 @@ from .llm import LLMBackend, Usage
 from .loop import PLANNERS, EpisodeResult, Planner, PlannerConfig, summarise
 from .plans import MAX_PLAN_STEPS, PlanCheck, action_text, parse_plan, plan_schema
 from .prompts import build_prompt, describe_scene, feedback_for_rejection
+from .puzzles import PuzzleSolverConfig, WorldModelPuzzleAgent, evaluate_world_model
 from .tasks import TASK_SETS, PlanTask, load_tasks, make_env, physics_blind_plan
 from .verify import SimulatorVerifier, WorldModelVerifier
 
 __all__ = [
     "MAX_PLAN_STEPS", "PLANNERS", "TASK_SETS", "EpisodeResult", "LLMBackend", "PlanCheck", "PlanTask", "Planner",
-    "PlannerConfig", "SimulatorVerifier", "Usage", "WorldModelVerifier", "action_text", "bench_plan",
+    "PlannerConfig", "PuzzleSolverConfig", "SimulatorVerifier", "Usage", "WorldModelVerifier", "action_text", "bench_plan",
     "build_prompt", "describe_scene", "feedback_for_rejection", "load_tasks", "make_backend", "make_env",
     "parse_plan", "physics_blind_plan", "plan_run", "plan_schema", "results_table", "summarise",
+    "WorldModelPuzzleAgent", "evaluate_world_model",
 ]

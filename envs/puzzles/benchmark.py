@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import zlib
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -106,17 +107,45 @@ def evaluate_random(split: str, attempts: int = MAX_ATTEMPTS, tasks_per_template
                     progress: Callable[[Iterable], Iterable] | None = None) -> dict:
     """The random-attempt agent on the task set of ``split``: AUCCESS and first-attempt success,
     overall and per template."""
+    return evaluate_agent(split, "random", random_first_success, attempts, tasks_per_template, seed, progress)
+
+
+FirstSuccess = Callable[[PuzzleFamily, PuzzleTask, np.random.Generator, int], Any]
+"""(family, task, rng, attempts) -> first solving attempt (1-based) or None, or (that, details dict)."""
+
+
+def evaluate_agent(split: str, agent: str, first_success: FirstSuccess, attempts: int = MAX_ATTEMPTS,
+                   tasks_per_template: int | None = None, seed: int = 0,
+                   progress: Callable[[Iterable], Iterable] | None = None,
+                   templates: Iterable[str] | None = None) -> dict:
+    """Any attempting agent on the task set of ``split``, scored as the random agent is.
+
+    ``first_success(family, task, rng, attempts)`` makes up to ``attempts`` attempts on ``task``
+    (through ``family.attempt``) and returns the 1-based attempt that first solved it or None,
+    optionally with a dict of per-task details (kept in the task's row); ``rng`` is the task's
+    own generator (``task_rng``), so a task's result does not depend on which others run.
+    ``templates``: only these templates of the split (None: all).
+    """
     if attempts < 1:
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     tasks = task_set(split, tasks_per_template)
+    if templates is not None:
+        wanted, known = set(templates), {t.template for t in tasks}
+        if not wanted <= known:
+            raise ValueError(f"templates {sorted(wanted - known)} are not in split {split}; it has {sorted(known)}")
+        tasks = [t for t in tasks if t.template in wanted]
     by_family = {f.name: f for f in families()}
     rows = []
     for task in progress(tasks) if progress else tasks:
-        first = random_first_success(by_family[task.family], task, task_rng(seed, task), attempts)
+        first = first_success(by_family[task.family], task, task_rng(seed, task), attempts)
+        first, details = first if isinstance(first, tuple) else (first, {})
+        if first is not None and not 1 <= first <= attempts:
+            raise ValueError(f"agent {agent} reported attempt {first} on {task.task_id}; expected 1..{attempts} or None")
         rows.append({"task_id": task.task_id, "template": task.template, "family": task.family,
-                     "first_success_attempt": first})
-    return {"benchmark": "puzzles-v0", "split": split, "agent": "random", "attempts": attempts, "seed": seed,
-            "tasks_per_template": tasks_per_template, "tasks": len(rows), **_scores(rows, attempts),
+                     "first_success_attempt": first, **details})
+    return {"benchmark": "puzzles-v0", "split": split, "agent": agent, "attempts": attempts, "seed": seed,
+            "tasks_per_template": tasks_per_template, "templates": sorted(templates) if templates else None,
+            "tasks": len(rows), **_scores(rows, attempts),
             "per_template": {t: {"family": next(r["family"] for r in rows if r["template"] == t),
                                  **_scores([r for r in rows if r["template"] == t], attempts)}
                              for t in dict.fromkeys(r["template"] for r in rows)},

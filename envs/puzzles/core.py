@@ -101,6 +101,9 @@ class Outcome:
         first_touch: ``(N, N)`` first physics step at which objects i and j touched, -1 if never.
         positions: ``(FRAMES+1, N, 3)`` object centres per frame.
         final_states: ``(N, 13)`` object states at the end.
+        states: ``(FRAMES+1, N, 13)`` full object states per frame (position, quaternion wxyz,
+            linear and angular velocity; frame 0 holds the red ball's launch velocity): what a
+            world model of the attempt trains on. Cut short with ``positions``.
         violations: broken rules, e.g. ``["red_ball touched purple_wall"]``.
         sim: the finished simulation (for rendering and its contact recorder).
     """
@@ -111,6 +114,7 @@ class Outcome:
     final_states: np.ndarray
     violations: list[str]
     sim: PassiveSim
+    states: np.ndarray | None = None
 
 
 def touching_pairs(sim: PassiveSim) -> tuple[np.ndarray, np.ndarray]:
@@ -143,8 +147,8 @@ def simulate_attempt(task: PuzzleTask, agent_pos: np.ndarray, agent_vel: np.ndar
     model, data, dt = sim.scene.model, sim.data, sim.scene.model.opt.timestep
     n, step = len(objects), 0
     first_touch = np.full((n, n), -1, dtype=np.int64)
-    positions = np.empty((frames + 1, n, 3))
-    positions[0] = sim.positions()
+    trajectory = np.empty((frames + 1, n, 13))  # (F+1, N, 13)
+    trajectory[0] = sim.states()
     qpos, qvel = data.qpos.reshape(-1, 7), data.qvel.reshape(-1, 6)
     decisive = _decisive_pairs(task) if stop_early else np.empty((0, 2), dtype=np.int64)
     for f in range(frames):
@@ -157,15 +161,15 @@ def simulate_attempt(task: PuzzleTask, agent_pos: np.ndarray, agent_vel: np.ndar
             if len(a):
                 fresh = first_touch[a, b] < 0
                 first_touch[a[fresh], b[fresh]] = first_touch[b[fresh], a[fresh]] = step
-        positions[f + 1] = qpos[:, :3]
+        trajectory[f + 1] = sim.states()
         if on_frame is not None:
             on_frame(sim)
         if len(decisive) and np.any(first_touch[decisive[:, 0], decisive[:, 1]] >= 0):
-            positions = positions[: f + 2]
+            trajectory = trajectory[: f + 2]
             break
     states = sim.states()
     success, violations = judge(task, first_touch, states)
-    return Outcome(success, first_touch, positions, states, violations, sim)
+    return Outcome(success, first_touch, trajectory[..., :3].copy(), states, violations, sim, trajectory)
 
 
 def _decisive_pairs(task: PuzzleTask) -> np.ndarray:

@@ -141,19 +141,52 @@ def eval_variables(
 @app.command("puzzles")
 def eval_puzzles(
     split: Literal["train", "heldout"] = typer.Option("train", help="Task split: train or heldout."),
-    agent: Literal["random"] = typer.Option("random", help="Agent: random (uniform actions until the first success)."),
+    agent: Literal["random", "cem+wm", "llm+cem"] = typer.Option(
+        "random", help="Agent: random (uniform actions until the first success); cem+wm (CEM on a world model); "
+        "llm+cem (LLM proposals seed the CEM); see docs/planners.md."),
     attempts: int = typer.Option(100, min=1, help="Attempts per task (PHYRE uses 100)."),
     tasks_per_template: int = typer.Option(None, min=1, help="First N stored tasks of each template (default all)."),
+    template: list[str] = typer.Option(None, "--template", help="Only these templates of the split (repeatable)."),
     seed: int = typer.Option(0, min=0, help="Seed of the agent's random generator."),
+    world_model: Path = typer.Option(None, "--world-model", exists=True, file_okay=False,
+                                     help="cem+wm, llm+cem: a passive object world model trained on puzzle attempts."),
+    population: int = typer.Option(48, min=1, help="cem+wm, llm+cem: candidates imagined per CEM iteration."),
+    iterations: int = typer.Option(3, min=1, help="cem+wm, llm+cem: CEM iterations before the first attempt."),
+    samples: int = typer.Option(2, min=1, help="cem+wm, llm+cem: imagined futures per candidate."),
+    frames: int = typer.Option(100, min=1, help="cem+wm, llm+cem: imagined 40 ms frames per attempt."),
+    refits: int = typer.Option(5, min=0, help="cem+wm, llm+cem: failed attempts that refit the search."),
+    llm: str = typer.Option("local", help="llm+cem: LLM backend (local | openai | transformers | replay)."),
+    llm_record: Path = typer.Option(None, "--llm-record", help="llm+cem: append every LLM call to this JSON-lines file."),
     out: Path = typer.Option(None, help=OUT_HELP),
     as_json: bool = json_option(),
 ) -> None:
     """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
-    from foretell.envs.puzzles.benchmark import evaluate_random
+    from foretell.envs.puzzles.benchmark import evaluate_agent, random_first_success
 
     check_out(out)
-    result = evaluate(lambda progress: evaluate_random(split, attempts, tasks_per_template, seed, progress=progress),
-                      f"puzzles {split}", out)
+    if agent == "random":
+        def run(progress):
+            return evaluate_agent(split, agent, random_first_success, attempts, tasks_per_template, seed, progress,
+                                  templates=template or None)
+    else:
+        from foretell.planners.puzzles import PuzzleSolverConfig, evaluate_world_model
+        from foretell.worldmodel import load
+
+        if world_model is None:
+            raise ValueError(f"--agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
+        model = load(world_model, kind="object")
+        config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
+                                    samples=samples, frames=frames, refits=refits)
+        backend = None
+        if agent == "llm+cem":
+            from foretell.planners import make_backend
+
+            backend = make_backend(llm, record=llm_record)
+
+        def run(progress):
+            return evaluate_world_model(split, agent, model, config, attempts, tasks_per_template, seed, backend,
+                                        templates=template or None, progress=progress)
+    result = evaluate(run, f"puzzles {split}", out)
     emit(result, as_json, [
         f"puzzles-v0 {split}, agent {agent}, {result['tasks']} tasks, {attempts} attempts, seed {seed}",
         f"AUCCESS {result['auccess']:.3f}; first-attempt success {100 * result['first_attempt_success']:.1f}%; "

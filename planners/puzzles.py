@@ -1,0 +1,361 @@
+"""puzzles-v0 on a learned world model: ``cem+wm`` and ``llm+cem`` (issue 11, items 3 and 5).
+
+A puzzle is one continuous action (``envs.puzzles``: where the red ball starts and how fast it
+goes). The solver never simulates a candidate: it builds the state the action creates at t = 0
+with the env's own code (``PuzzleFamily.agent_start`` on the task's scene at rest), lets a
+passive object world model (trained on puzzle attempts: ``worldmodel.data`` reads their
+``attempt/states``) imagine the 4 s attempt for S samples, and reads the puzzle's own goal from
+the imagined states (``p_success``: the same ``off`` / ``zone`` / ``touch`` rules and forbidden
+touches as ``envs.puzzles.core.judge``, contacts by ``worldmodel.shapes_touch``).
+
+The search is the cross-entropy method over the normalised action box ``[-1, 1]^3``: a Gaussian,
+a population scored in one batched model rollout per iteration, refit to the elites. ``llm+cem``
+seeds the first population with the LLM's proposals (``planners.puzzle_prompts``). The agent
+then attempts in the real env, best imagined action first (the AUCCESS protocol of
+``envs.puzzles.benchmark``: up to 100 attempts, counted until the first success). A failed
+attempt is evidence against its neighbourhood: candidates within ``tried_radius`` of it are
+struck off, and for the first ``refits`` failures the Gaussian is refit to the remaining elites
+and one more population is imagined. When every imagined candidate has been tried or struck
+off, the agent falls back to uniform random actions from the task's generator.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from foretell.envs.puzzles.core import AGENT, ON_TABLE_MARGIN, PuzzleFamily, PuzzleTask
+from foretell.envs.sim.passive import PassiveSim
+from foretell.worldmodel import ObjectDiffusionModel, shapes_touch
+from foretell.worldmodel.ocp_model import rollout
+
+AGENTS = ("cem+wm", "llm+cem")
+STATE_DIM = 13
+PROGRESS_WEIGHT = 1e-3  # ranks candidates the model gives equal p(success) by how far they move the target
+PROGRESS_SCALE = 0.05  # m: moving the target this far counts as full progress
+INTERPOLATE = 4  # sub-frames per 40 ms frame when reading touches: a 2.4 m/s ball moves 9.6 cm a frame
+
+
+@dataclass
+class PuzzleSolverConfig:
+    """Settings of the world-model puzzle agents (checked in ``__post_init__``).
+
+    Attributes:
+        population: candidates imagined per CEM iteration (one batched rollout).
+        elites: best candidates the Gaussian is refit to.
+        iterations: CEM iterations before the first attempt.
+        samples: imagined futures per candidate (S); p(success) is the share that succeed.
+        sampling_steps: diffusion sampler steps per model call.
+        frames: imagined frames of 40 ms (the env's attempt is 100).
+        refits: failed attempts after which the Gaussian is refit and one more population imagined.
+        tried_radius: candidates this close (max-norm, normalised units) to a failed attempt are struck off.
+        seed_std: std of the first Gaussian around LLM proposals (normalised units).
+        min_std: floor of the Gaussian's std, so the search never collapses to a point.
+        llm_candidates: K actions the LLM proposes (``llm+cem``).
+        llm_temperature, llm_max_tokens: the LLM's sampling.
+    """
+
+    population: int = 48
+    elites: int = 8
+    iterations: int = 3
+    samples: int = 2
+    sampling_steps: int = 2
+    frames: int = 100
+    refits: int = 5
+    tried_radius: float = 0.1
+    seed_std: float = 0.25
+    min_std: float = 0.05
+    llm_candidates: int = 6
+    llm_temperature: float = 0.8
+    llm_max_tokens: int = 48
+
+    def __post_init__(self) -> None:
+        for name in ("population", "elites", "iterations", "samples", "sampling_steps", "frames",
+                     "llm_candidates", "llm_max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
+        if self.elites > self.population:
+            raise ValueError(f"elites must be <= population, got elites={self.elites}, population={self.population}")
+        if self.refits < 0:
+            raise ValueError(f"refits must be >= 0, got refits={self.refits}")
+        for name in ("tried_radius", "seed_std", "min_std"):
+            if not 0 < getattr(self, name) <= 2:
+                raise ValueError(f"{name} must be in (0, 2], got {name}={getattr(self, name)}")
+
+
+# ---------------------------------------------------------------- the scene an action creates
+@dataclass
+class PuzzleScene:
+    """A task's scene at rest and what the model needs about its objects.
+
+    Attributes:
+        rest: ``(N, 13)`` object states before the attempt (the red ball in its start or tray pose).
+        properties: ``(N, 14)`` static properties (``ObjectSpec.property_vector``), as datasets store them.
+    """
+
+    family: PuzzleFamily
+    task: PuzzleTask
+    rest: np.ndarray
+    properties: np.ndarray
+
+    @classmethod
+    def from_task(cls, family: PuzzleFamily, task: PuzzleTask) -> PuzzleScene:
+        rest = PassiveSim(task.objects, {}, image_size=16, markers=task.markers).states()  # (N, 13)
+        return cls(family, task, rest, np.stack([o.property_vector() for o in task.objects]))
+
+    def initial_states(self, actions: np.ndarray) -> np.ndarray:
+        """States at t = 0 of the attempts ``actions`` ``(C, A)`` -> ``(C, N, 13)``: the red ball
+        where ``agent_start`` puts it with its launch velocity, everything else at rest (what
+        ``simulate_attempt`` records as frame 0, without simulating)."""
+        actions = np.asarray(actions, dtype=np.float64).reshape(-1, self.family.action_dim)
+        states = np.repeat(self.rest[None], len(actions), axis=0)  # (C, N, 13)
+        for c, action in enumerate(actions):  # the env's own mapping, one action at a time
+            pos, vel = self.family.agent_start(self.task, self.family.physical(action))
+            states[c, 0, :3], states[c, 0, 7:13] = pos, vel
+        return states
+
+
+# ---------------------------------------------------------------- the goal, read from imagined states
+def _interpolated(trajectory: np.ndarray, sub: int) -> np.ndarray:
+    """Positions linearly interpolated ``sub`` times per frame (orientations and velocities held):
+    ``(..., T, N, 13)`` -> ``(..., (T - 1) * sub + 1, N, 13)``."""
+    if sub <= 1 or trajectory.shape[-3] < 2:
+        return trajectory
+    a, b = trajectory[..., :-1, :, :], trajectory[..., 1:, :, :]
+    w = (np.arange(sub) / sub)[:, None, None]  # (sub, 1, 1)
+    parts = np.repeat(a[..., None, :, :], sub, axis=-3)  # (..., T-1, sub, N, 13)
+    parts[..., :3] = a[..., None, :, :3] + w * (b[..., None, :, :3] - a[..., None, :, :3])
+    merged = parts.reshape(*a.shape[:-3], -1, *a.shape[-2:])
+    return np.concatenate([merged, trajectory[..., -1:, :, :]], axis=-3)
+
+
+def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The puzzle's verdict on imagined attempts, as ``envs.puzzles.core.judge`` decides it.
+
+    Args:
+        trajectory: ``(..., T, N, 13)`` states from t = 0 (the action's state) to the end.
+
+    Returns:
+        success ``(...)`` bool: the goal is reached and the red ball touches no forbidden object;
+        progress ``(...)`` in [0, 1]: how far the target moved (capped at ``PROGRESS_SCALE``), 0
+        where a forbidden object is touched.
+    """
+    names = [o.name for o in task.objects]
+    goal, objects = task.goal, task.objects
+    k, agent = names.index(goal.target), names.index(AGENT)
+    fine = _interpolated(trajectory, INTERPOLATE)
+    final = trajectory[..., -1, k, :]
+    if goal.kind == "off":
+        reached = final[..., 2] < goal.below
+    elif goal.kind == "zone":
+        lying = final[..., 2] < objects[k].half_extents().max() + ON_TABLE_MARGIN
+        reached = goal.zone.contains(final[..., :2]) & lying
+    elif goal.kind == "touch":
+        j = names.index(goal.other)
+        reached = shapes_touch(objects[k], objects[j], fine[..., k, :], fine[..., j, :]).any(axis=-1)
+    else:
+        raise ValueError(f"unknown goal kind {goal.kind!r}")
+    violated = np.zeros(reached.shape, dtype=bool)
+    for name in goal.forbidden:
+        f = names.index(name)
+        violated |= shapes_touch(objects[agent], objects[f], fine[..., agent, :], fine[..., f, :]).any(axis=-1)
+    moved = np.linalg.norm(trajectory[..., -1, k, :3] - trajectory[..., 0, k, :3], axis=-1)
+    progress = np.minimum(moved / PROGRESS_SCALE, 1.0) * ~violated
+    return reached & ~violated, progress
+
+
+# ---------------------------------------------------------------- scoring candidates on the model
+@dataclass
+class WorldModelScorer:
+    """p(success) of candidate actions on one task, imagined by a passive object world model.
+
+    Calling it with ``(C, A)`` normalised actions returns ``(C,)`` scores (p(success) plus
+    ``PROGRESS_WEIGHT`` x mean progress) from one batched rollout of C x S futures. Every random
+    draw comes from ``generator``.
+    """
+
+    model: ObjectDiffusionModel
+    scene: PuzzleScene
+    config: PuzzleSolverConfig
+    generator: torch.Generator
+    calls: int = 0
+    transitions: int = 0
+    seconds: float = 0.0
+    last_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        cfg = self.config
+        initial = self.scene.initial_states(actions)  # (C, N, 13)
+        c, n = initial.shape[:2]
+        k = self.model.config.history
+        # (C, K, N, 13): the t = 0 state, repeated for a model with K > 1 (puzzle models are trained with K = 1)
+        history = torch.from_numpy(np.repeat(initial[:, None], k, axis=1)).float()
+        props = torch.from_numpy(np.repeat(self.scene.properties[None], c, axis=0)).float()  # (C, N, P)
+        mask = torch.ones(c, n, dtype=torch.bool)
+        futures = rollout(self.model, history, props, mask, cfg.frames, cfg.samples, self.generator,
+                          cfg.sampling_steps).double().numpy()  # (C, S, L, N, 13)
+        s = futures.shape[1]
+        start_states = np.repeat(initial[:, None, None], s, axis=1)  # (C, S, 1, N, 13)
+        trajectory = np.concatenate([start_states, futures], axis=2)
+        success, progress = success_and_progress(self.scene.task, trajectory)  # (C, S) each
+        self.calls += 1
+        self.transitions += c * s * cfg.frames
+        self.seconds += time.perf_counter() - start
+        self.last_p = success.mean(axis=1)
+        return self.last_p + PROGRESS_WEIGHT * progress.mean(axis=1)
+
+
+# ---------------------------------------------------------------- the cross-entropy search
+@dataclass
+class CandidateArchive:
+    """Every candidate scored so far: ``actions (M, A)``, ``scores (M,)``, and the struck-off ones."""
+
+    actions: np.ndarray
+    scores: np.ndarray
+    struck: np.ndarray
+
+    @classmethod
+    def empty(cls, dim: int) -> CandidateArchive:
+        return cls(np.zeros((0, dim)), np.zeros(0), np.zeros(0, dtype=bool))
+
+    def add(self, actions: np.ndarray, scores: np.ndarray) -> None:
+        self.actions = np.concatenate([self.actions, actions])
+        self.scores = np.concatenate([self.scores, scores])
+        self.struck = np.concatenate([self.struck, np.zeros(len(actions), dtype=bool)])
+
+    def strike_near(self, action: np.ndarray, radius: float) -> None:
+        """Strike off every candidate within ``radius`` (max-norm) of a failed ``action``."""
+        self.struck |= np.abs(self.actions - action).max(axis=1) <= radius
+
+    def best(self) -> np.ndarray | None:
+        """The best-scored candidate not struck off (the earliest among equals), or None."""
+        alive = np.flatnonzero(~self.struck)
+        if len(alive) == 0:
+            return None
+        return self.actions[alive[np.argmax(self.scores[alive])]].copy()
+
+    def elites(self, count: int) -> np.ndarray:
+        """The ``count`` best candidates not struck off ``(<= count, A)`` (stable order among equals)."""
+        alive = np.flatnonzero(~self.struck)
+        order = alive[np.argsort(-self.scores[alive], kind="stable")]
+        return self.actions[order[:count]]
+
+
+def _sample(rng: np.random.Generator, mean: np.ndarray, std: np.ndarray, count: int) -> np.ndarray:
+    """``count`` actions from the Gaussian, clipped to the action box ``(count, A)``."""
+    return np.clip(mean + std * rng.standard_normal((count, len(mean))), -1.0, 1.0)
+
+
+def first_population(rng: np.random.Generator, dim: int, count: int, seeds: np.ndarray | None = None,
+                     seed_std: float = 0.25) -> np.ndarray:
+    """The first CEM population ``(count, A)``: uniform over the box, or, with ``seeds`` ``(K, A)``,
+    the seeds themselves, then half of the rest Gaussian around them and half uniform (the seeds
+    say where to look; the uniform half keeps a bad proposal from blinding the search)."""
+    uniform = rng.uniform(-1.0, 1.0, (count, dim))
+    if seeds is None or len(seeds) == 0:
+        return uniform
+    seeds = np.clip(np.asarray(seeds, dtype=np.float64).reshape(-1, dim)[:count], -1.0, 1.0)
+    rest = count - len(seeds)
+    around = seeds[rng.integers(len(seeds), size=rest // 2)] + seed_std * rng.standard_normal((rest // 2, dim))
+    return np.concatenate([seeds, np.clip(around, -1.0, 1.0), uniform[: rest - rest // 2]])
+
+
+def refit(archive: CandidateArchive, elites: int, min_std: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian ``(mean (A,), std (A,))`` of the archive's elites (std floored at ``min_std``)."""
+    best = archive.elites(elites)
+    if len(best) == 0:
+        dim = archive.actions.shape[1]
+        return np.zeros(dim), np.ones(dim)
+    return best.mean(axis=0), np.maximum(best.std(axis=0), min_std)
+
+
+def cem_search(score: Callable[[np.ndarray], np.ndarray], dim: int, rng: np.random.Generator,
+               config: PuzzleSolverConfig, seeds: np.ndarray | None = None,
+               archive: CandidateArchive | None = None) -> CandidateArchive:
+    """Cross-entropy search over ``[-1, 1]^dim``: ``config.iterations`` populations of
+    ``config.population``, each scored in one call of ``score`` ``(C, A) -> (C,)``, the Gaussian
+    refit to the ``config.elites`` best so far. Returns the archive of every scored candidate."""
+    archive = archive or CandidateArchive.empty(dim)
+    population = first_population(rng, dim, config.population, seeds, config.seed_std)
+    for iteration in range(config.iterations):
+        if iteration:
+            mean, std = refit(archive, config.elites, config.min_std)
+            population = _sample(rng, mean, std, config.population)
+        archive.add(population, np.asarray(score(population), dtype=np.float64))
+    return archive
+
+
+# ---------------------------------------------------------------- the attempting agent
+@dataclass
+class WorldModelPuzzleAgent:
+    """``cem+wm`` (``propose=None``) or ``llm+cem`` (``propose`` returns the LLM's actions for a task).
+
+    ``first_success`` has the signature ``envs.puzzles.benchmark.evaluate_agent`` expects.
+    """
+
+    model: ObjectDiffusionModel
+    config: PuzzleSolverConfig = field(default_factory=PuzzleSolverConfig)
+    propose: Callable[[PuzzleFamily, PuzzleTask, int], tuple[np.ndarray, dict]] | None = None
+
+    def first_success(self, family: PuzzleFamily, task: PuzzleTask, rng: np.random.Generator,
+                      attempts: int) -> tuple[int | None, dict]:
+        cfg, start = self.config, time.perf_counter()
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        scorer = WorldModelScorer(self.model, PuzzleScene.from_task(family, task), cfg, generator)
+        seeds, details = None, {}
+        if self.propose is not None:
+            seeds, details = self.propose(family, task, int(rng.integers(2**31 - 1)))
+        archive = cem_search(scorer, family.action_dim, rng, cfg, seeds)
+        best_p = float(scorer.last_p.max()) if len(scorer.last_p) else 0.0
+        first, refits = None, 0
+        for attempt in range(1, attempts + 1):
+            action = archive.best()
+            if action is None:
+                action = rng.uniform(-1.0, 1.0, family.action_dim)
+            if family.attempt(task, action, stop_early=True).success:
+                first = attempt
+                break
+            archive.strike_near(action, cfg.tried_radius)
+            if refits < cfg.refits and archive.best() is not None:
+                refits += 1
+                mean, std = refit(archive, cfg.elites, cfg.min_std)
+                population = _sample(rng, mean, std, cfg.population)
+                archive.add(population, scorer(population))
+        return first, {"model_calls": scorer.calls, "imagined_transitions": scorer.transitions,
+                       "model_seconds": round(scorer.seconds, 2), "seconds": round(time.perf_counter() - start, 2),
+                       "best_imagined_p": round(best_p, 3), **details}
+
+
+def evaluate_world_model(split: str, agent: str, model: ObjectDiffusionModel,
+                         config: PuzzleSolverConfig | None = None, attempts: int = 100,
+                         tasks_per_template: int | None = None, seed: int = 0, llm=None,
+                         templates: Sequence[str] | None = None, progress=None) -> dict:
+    """``cem+wm`` or ``llm+cem`` on the puzzles-v0 task set of ``split`` (AUCCESS as for the
+    random agent, ``envs.puzzles.benchmark.evaluate_agent``).
+
+    Args:
+        llm: the backend (``planners.make_backend``) for ``llm+cem``.
+        templates: only these templates' tasks (None: all of the split).
+    """
+    from foretell.envs.puzzles.benchmark import evaluate_agent
+
+    from .puzzle_prompts import LLMProposer
+
+    if agent not in AGENTS:
+        raise ValueError(f"unknown puzzle agent {agent!r}; world-model agents are {AGENTS}")
+    if (agent == "llm+cem") != (llm is not None):
+        raise ValueError(f"agent {agent} {'needs' if agent == 'llm+cem' else 'takes no'} LLM backend")
+    config = config or PuzzleSolverConfig()
+    propose = LLMProposer(llm, config) if llm is not None else None
+    solver = WorldModelPuzzleAgent(model, config, propose)
+    result = evaluate_agent(split, agent, solver.first_success, attempts, tasks_per_template, seed, progress,
+                            templates=templates)
+    result["solver"] = asdict(config)
+    if llm is not None:
+        result["llm_usage"] = llm.usage.to_dict()
+    return result
