@@ -56,9 +56,10 @@ DATA_FIELDS = ("action_kind", "property_dim", "image_size", "fps", "stats")
 """Model arguments that come from the data, never from the user."""
 MODEL_CLASSES = {**OBJECT_MODEL_CLASSES, "frame": FrameDiffusionModel}
 """World-model kind (``TrainConfig.kind``) -> the model class a run of that kind trains."""
-KIND_DEFAULTS = {"frame": {"steps": 600, "batch_size": 16}}
-"""Defaults that differ by kind (else 1500 steps of 64 windows): the frame model's default run fits
-the 15-minute budget of a 2-core CPU (docs/worldmodel.md)."""
+KIND_DEFAULTS = {"frame": {"steps": 600, "batch_size": 16, "lr": 1e-3}}
+"""Defaults that differ by kind (else 1500 steps of 64 windows at lr 3e-4): the frame model's
+default run is sized for the 15-minute budget of a 2-core CPU, and at that budget lr 1e-3 beat
+3e-4 (docs/results.md, "Frame model")."""
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TrainConfig:
             pixel diffusion model, ``FrameDiffusionModel``).
         steps: optimizer steps (None: 1500; 600 for ``frame``).
         batch_size: windows per step and rank (None: 64; 16 for ``frame``).
-        lr: peak learning rate (AdamW).
+        lr: peak learning rate (AdamW; None: 3e-4; 1e-3 for ``frame``).
         lr_schedule: ``cosine`` (linear warm-up, then cosine down to 10%) or ``constant``.
         warmup_steps: linear warm-up length.
         weight_decay: AdamW weight decay.
@@ -98,7 +99,7 @@ class TrainConfig:
     kind: str = "object"
     steps: int | None = None
     batch_size: int | None = None
-    lr: float = 3e-4
+    lr: float | None = None
     lr_schedule: str = "cosine"
     warmup_steps: int = 50
     weight_decay: float = 0.01
@@ -121,7 +122,7 @@ class TrainConfig:
             raise ValueError("data must name at least one dataset folder")
         if self.kind not in MODEL_CLASSES:
             raise ValueError(f"kind={self.kind!r}: built kinds are {sorted(MODEL_CLASSES)}")
-        defaults = {"steps": 1500, "batch_size": 64, **KIND_DEFAULTS.get(self.kind, {})}
+        defaults = {"steps": 1500, "batch_size": 64, "lr": 3e-4, **KIND_DEFAULTS.get(self.kind, {})}
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
