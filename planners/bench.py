@@ -37,7 +37,7 @@ def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Pa
                              f"with `foretell train world` on BlockStack-v0 data)")
         from foretell.worldmodel import load
 
-        model = load(world_model)
+        model = load(world_model, kind="object")
     if config.planner in NEEDS_LLM:
         from .backends import make_backend
 

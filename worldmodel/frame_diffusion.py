@@ -30,15 +30,15 @@ so an imagined context is stored exactly like a real one.
 from __future__ import annotations
 
 import torch
-from diffusers import ConfigMixin, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, ModelMixin, UNet2DModel
+from diffusers import ConfigMixin, ModelMixin, UNet2DModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from .actions import action_dim
+from .edm import EDMSchedulers
 
-SAMPLERS = ("euler", "dpmsolver")
 TARGETS = ("change", "frame")
 CHANNELS = 3
 NOISE_EMBED_SCALE = 1000.0
@@ -56,7 +56,7 @@ def tensor_to_frames(x: torch.Tensor) -> torch.Tensor:
     return x.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).movedim(-3, -1)
 
 
-class FrameDiffusionModel(ModelMixin, ConfigMixin):
+class FrameDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
     """Samples the next frame ``(B, S, S, 3)`` uint8 from K frames; ``rollout`` chains H of them.
 
     Args:
@@ -157,17 +157,6 @@ class FrameDiffusionModel(ModelMixin, ConfigMixin):
         return y * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1) + reference
 
     # ------------------------------------------------------------------ EDM
-    def make_scheduler(self, sampler: str = "euler") -> EDMEulerScheduler | EDMDPMSolverMultistepScheduler:
-        """The diffusers EDM scheduler (``euler`` or ``dpmsolver``) with this model's noise parameters."""
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
-        cfg = self.config
-        kwargs = {"sigma_min": cfg.sigma_min, "sigma_max": cfg.sigma_max, "sigma_data": cfg.sigma_data,
-                  "rho": cfg.rho, "num_train_timesteps": 1000}
-        if sampler == "euler":
-            return EDMEulerScheduler(**kwargs)
-        return EDMDPMSolverMultistepScheduler(**kwargs, solver_order=2)
-
     def training_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
                       denoiser: nn.Module | None = None, property_dropout: float = 0.0) -> torch.Tensor:
         """EDM's weighted denoising loss of the next frame on one batch (``frame_data`` layout:
@@ -194,11 +183,6 @@ class FrameDiffusionModel(ModelMixin, ConfigMixin):
         denoised = scheduler.precondition_outputs(noisy, out.float(), s)
         weight = (s ** 2 + cfg.sigma_data ** 2) / (s * cfg.sigma_data) ** 2  # EDM's lambda(sigma)
         return (weight * (denoised - y) ** 2).mean()
-
-    def _training_scheduler(self) -> EDMEulerScheduler:
-        if getattr(self, "_scheduler_cache", None) is None:
-            self._scheduler_cache = self.make_scheduler("euler")
-        return self._scheduler_cache
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

@@ -28,7 +28,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from diffusers import ConfigMixin, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, ModelMixin
+from diffusers import ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
@@ -41,6 +41,7 @@ from .actions import (
     action_dim,
     commanded_displacement,
 )
+from .edm import EDMSchedulers
 from .geometry import (
     ANCHOR_DIM,
     FEATURE_DIM,
@@ -50,7 +51,6 @@ from .geometry import (
     states_from_features,
 )
 
-SAMPLERS = ("euler", "dpmsolver")
 STAT_NAMES = ("history", "anchor", "target", "property", "action")
 PRIOR_SCALE = 0.1  # m: the commanded displacement enters the network in tenths of a metre
 
@@ -111,7 +111,7 @@ class _Block(nn.Module):
         return x + mods[8] * self.mlp(h)
 
 
-class ObjectDiffusionModel(ModelMixin, ConfigMixin):
+class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
     """Samples S futures ``(B, S, H, N, 13)`` of every object from K observed states.
 
     Args:
@@ -286,17 +286,6 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         return self.action_in(glob)[:, :, None, :] + self.role_in(roles[:, :, :n])  # (B, H, N, D)
 
     # ------------------------------------------------------------------ EDM
-    def make_scheduler(self, sampler: str = "euler") -> EDMEulerScheduler | EDMDPMSolverMultistepScheduler:
-        """The diffusers EDM scheduler (``euler`` or ``dpmsolver``) with this model's noise parameters."""
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
-        cfg = self.config
-        kwargs = {"sigma_min": cfg.sigma_min, "sigma_max": cfg.sigma_max, "sigma_data": cfg.sigma_data,
-                  "rho": cfg.rho, "num_train_timesteps": 1000}
-        if sampler == "euler":
-            return EDMEulerScheduler(**kwargs)
-        return EDMDPMSolverMultistepScheduler(**kwargs, solver_order=2)
-
     def training_loss(self, batch: dict[str, torch.Tensor], generator: torch.Generator,
                       denoiser: nn.Module | None = None, property_dropout: float = 0.0) -> torch.Tensor:
         """EDM's weighted denoising loss on one batch (``foretell.worldmodel.data`` layout), masked
@@ -320,11 +309,6 @@ class ObjectDiffusionModel(ModelMixin, ConfigMixin):
         keep = cond["mask"][:, None, :, None].float()  # (B, 1, N, 1)
         error = weight * (denoised - target) ** 2 * keep
         return error.sum() / (keep.sum() * cfg.horizon * FEATURE_DIM)
-
-    def _training_scheduler(self) -> EDMEulerScheduler:
-        if getattr(self, "_scheduler_cache", None) is None:
-            self._scheduler_cache = self.make_scheduler("euler")
-        return self._scheduler_cache
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

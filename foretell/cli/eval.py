@@ -251,7 +251,7 @@ def eval_skills(
 
     check_out(out)
     tolerance = SKILL_TOLERANCE if tolerance is None else tolerance
-    world_model = load(model).eval()
+    world_model = load(model, kind="object").eval()
     result = evaluate(lambda progress: evaluate_skill_outcomes(world_model, data, samples, seed, steps, simulator,
                                                                tolerance), "skill outcomes", out)
     lines = [f"skill outcomes, {samples} samples, {steps} sampler steps, tolerance {tolerance} m, seed {seed}"]
