@@ -225,7 +225,7 @@ def _load_models(model_run, regressor_run, device: str):
     from .checkpoint import load
     from .regressor import ObjectRegressorModel, load_model
 
-    model = load(model_run, device=device)
+    model = load(model_run, device=device, kind="object")
     check_passive_model(model, str(model_run))
     regressor = None
     if regressor_run is not None:
