@@ -267,24 +267,43 @@ def _sphere_box_overlap(centre: np.ndarray, radius: float, cb: np.ndarray, rot_b
     return np.linalg.norm(local - nearest, axis=-1) < radius
 
 
+def _sphere_cylinder_overlap(centre: np.ndarray, radius: float, cb: np.ndarray, rot_b: np.ndarray,
+                             cyl_radius: float, half_height: float) -> np.ndarray:
+    """Does a sphere touch an oriented cylinder (axis: its own z)? ``(..., 3)`` centres,
+    ``(..., 3, 3)`` rotation -> ``(...)``. Exact: the nearest point of the solid cylinder is the
+    sphere centre clamped radially to ``cyl_radius`` and axially to ``half_height``."""
+    local = (np.swapaxes(rot_b, -1, -2) @ (centre - cb)[..., None])[..., 0]  # (..., 3) in the cylinder frame
+    radial = np.linalg.norm(local[..., :2], axis=-1, keepdims=True)  # (..., 1)
+    nearest_xy = local[..., :2] * np.minimum(1.0, cyl_radius / np.maximum(radial, 1e-12))  # (..., 2)
+    nearest = np.concatenate([nearest_xy, np.clip(local[..., 2:], -half_height, half_height)], axis=-1)
+    return np.linalg.norm(local - nearest, axis=-1) < radius
+
+
 def shapes_touch(spec_a, spec_b, state_a: np.ndarray, state_b: np.ndarray, margin: float = CONTACT_MARGIN) -> np.ndarray:
     """Are two objects within ``margin`` of each other, per row of states ``(..., 13)`` (position,
     quaternion wxyz, ...)? -> ``(...)`` bool.
 
-    Geometry (``ObjectSpec``): a ball is its sphere, every other shape its oriented box of
-    half-extents ``half_extents()`` (exact for cubes, plates, dominoes and ramps; a cylinder or a
-    glass becomes its square prism, up to 0.41 r too wide at the corners). The orientation is what
-    a toppling domino needs: its centre stays far from the next one while its top reaches it.
+    Geometry (``ObjectSpec``): a ball is its sphere; a cylinder or glass is its cylinder against a
+    ball (exact) and its square prism against any other shape (up to 0.41 r too wide at the
+    corners); every other shape is its oriented box of half-extents ``half_extents()`` (exact for
+    cubes, plates, dominoes and ramps). The prism against a ball read contacts where a ball passes
+    or stops diagonally off a glass, up to 10 mm away: on the true futures of the space-A
+    validation sets it matched the label in 94% of GlassBreak episodes against 99% for the exact
+    test. The orientation is what a toppling domino needs: its centre stays far from the next one
+    while its top reaches it.
     """
     ball_a, ball_b = spec_a.shape == "ball", spec_b.shape == "ball"
     pos_a, pos_b = state_a[..., :3], state_b[..., :3]
     if ball_a and ball_b:
         return np.linalg.norm(pos_a - pos_b, axis=-1) < spec_a.size[0] + spec_b.size[0] + margin
     if ball_a or ball_b:
-        (sphere, s_pos), (box, b_state) = ((spec_a, pos_a), (spec_b, state_b)) if ball_a else \
+        (sphere, s_pos), (other, o_state) = ((spec_a, pos_a), (spec_b, state_b)) if ball_a else \
             ((spec_b, pos_b), (spec_a, state_a))
-        return _sphere_box_overlap(s_pos, sphere.size[0] + margin, b_state[..., :3], quat_matrix(b_state[..., 3:7]),
-                                   box.half_extents())
+        rot = quat_matrix(o_state[..., 3:7])
+        if other.shape in ("cylinder", "glass"):
+            return _sphere_cylinder_overlap(s_pos, sphere.size[0] + margin, o_state[..., :3], rot, other.size[0],
+                                            other.size[1])
+        return _sphere_box_overlap(s_pos, sphere.size[0] + margin, o_state[..., :3], rot, other.half_extents())
     return _boxes_overlap(pos_a, quat_matrix(state_a[..., 3:7]), spec_a.half_extents() + margin, pos_b,
                           quat_matrix(state_b[..., 3:7]), spec_b.half_extents())
 

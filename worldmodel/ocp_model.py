@@ -7,10 +7,11 @@ history, chunk after chunk, until the last frame. Read-outs over the S sampled f
 
 - ``p(contact)``: the share of samples in which agent and patient touch at some future frame,
   judged by ``ocp.shapes_touch`` on the predicted positions *and orientations* (a ball is its
-  sphere, every other shape its oriented box of the object's half-extents; a cylinder becomes its
-  square prism). The approximation has its own ceiling, measured by applying it to the true
-  future (``readout_on_truth`` in the results): frames are 40 ms apart, so a bounce that begins
-  and ends between two frames can be missed, and prisms are wider than cylinders at the corners.
+  sphere, every other shape its oriented box of the object's half-extents; a cylinder is exact
+  against a ball and its square prism against anything else). The approximation has its own
+  ceiling, measured by applying it to the true future (``readout_on_truth`` in the results):
+  frames are 40 ms apart, so a bounce that begins and ends between two frames can be missed, and
+  prisms are wider than cylinders at the corners.
 - final-position error: the distance between the mean of the samples' final positions and the
   true final positions of the movable objects (``ocp._final_error``, the baselines' measure).
 

@@ -64,6 +64,30 @@ def test_oriented_shapes_touch_where_a_toppled_domino_reaches():
         [[True, False, False]] * 2
 
 
+def test_a_ball_diagonally_off_a_glass_does_not_touch_it():
+    """A ball against a cylinder or glass is exact, not the cylinder's square prism: a ball 10 mm
+    off a glass on the diagonal touches the prism's corner but not the glass (GlassBreak's
+    false contacts)."""
+    ball, glass = _spec("ball", (0.023,)), _spec("glass", (0.027, 0.04))
+    gap, diagonal = 0.010, np.array([1.0, -1.0, 0.0]) / np.sqrt(2)
+    centre = tuple((0.027 + 0.023 + gap) * diagonal + [0, 0, 0.023])
+    assert not ocp.shapes_touch(ball, glass, _state(centre), _state((0, 0, 0.04)))
+    assert not ocp.shapes_touch(glass, ball, _state((0, 0, 0.04)), _state(centre))
+    assert ocp.shapes_touch(ball, glass, _state(centre), _state((0, 0, 0.04)), margin=gap + 1e-4)
+    # beside the wall, above the rim, and a toppled cylinder (axis along world x, 2 cm radius, 3 cm
+    # half-length): 2 mm above its side (where the upright one would reach), beside its end cap
+    cyl = _spec("cylinder", (0.02, 0.03))
+    assert ocp.shapes_touch(ball, cyl, _state((0.042, 0, 0.03)), _state((0, 0, 0.03)), margin=0.0)
+    assert not ocp.shapes_touch(ball, cyl, _state((0, 0, 0.03 + 0.03 + 0.024)), _state((0, 0, 0.03)), margin=0.0)
+    lying = (np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0)  # 90 degrees about y
+    above = _state((0, 0, 0.02 + 0.02 + 0.023 + 0.002))
+    assert not ocp.shapes_touch(ball, cyl, above, _state((0, 0, 0.02), lying), margin=0.0)
+    assert ocp.shapes_touch(ball, cyl, above, _state((0, 0, 0.02)), margin=0.0)
+    assert ocp.shapes_touch(ball, cyl, _state((0.052, 0, 0.02)), _state((0, 0, 0.02), lying), margin=0.0)
+    assert not ocp.shapes_touch(ball, cyl, _state((0.056, 0, 0.02)), _state((0, 0, 0.02), lying), margin=0.0)
+    rows = np.stack([_state((x, 0, 0.03)) for x in (0.04, 0.05)])  # (2, 13): vectorised over rows
+    assert ocp.shapes_touch(ball, cyl, rows, np.stack([_state((0, 0, 0.03))] * 2), 0.0).tolist() == [True, False]
+
 def test_prefix_inputs_hide_what_no_frame_shows_and_pad_short_prefixes(ocp_sets):
     model = randomise(ObjectDiffusionModel(**{**TINY_MODEL, "history": 4}))
     kept = ocp._kept(ocp.cut_dataset(ocp_sets["test"]))
