@@ -31,6 +31,8 @@ def train_world(
     history: int = typer.Option(None, min=1, help="Observed steps K [default: 4]."),
     horizon: int = typer.Option(None, min=1, help="Predicted steps H [default: 12; not for frame]."),
     checkpoint_every: int = typer.Option(None, min=1, help="Steps between checkpoints [default: 250]."),
+    hidden_dim: int = typer.Option(None, min=8, help="Object models: transformer width [default: 128]."),
+    num_layers: int = typer.Option(None, min=1, help="Object models: transformer blocks [default: 4]."),
     skill_prior: bool = typer.Option(None, "--skill-prior/--no-skill-prior",
                                      help="Skill models: predict positions as residuals from where the skill sends "
                                           "the object [default: on for BlockStack skill data]."),
@@ -41,7 +43,8 @@ def train_world(
 
     config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,
                             compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
-                            checkpoint_every=checkpoint_every, skill_prior=skill_prior)
+                            checkpoint_every=checkpoint_every, hidden_dim=hidden_dim, num_layers=num_layers,
+                            skill_prior=skill_prior)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports

@@ -156,10 +156,11 @@ def test_cli_trains_resumes_and_reports_errors(collide_dataset, no_state_dataset
     run = tmp_path / "run"
     args = ["train", "world", "--kind", "object", "--data", str(collide_dataset), "--out", str(run), "--steps", "2",
             "--history", "2", "--horizon", "3", "--batch-size", "4", "--device", "cpu"]
-    result = runner.invoke(app, [*args, "--json"])
+    result = runner.invoke(app, [*args, "--hidden-dim", "32", "--num-layers", "1", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["steps"] == 2 and summary["checkpoint"].endswith("step_00000002/ema")
+    assert (load(run).config.hidden_dim, load(run).config.num_layers) == (32, 1)
     again = runner.invoke(app, ["train", "world", "--out", str(run), "--resume"])
     assert again.exit_code == 0 and "resumed from step 2" in again.output
     for argv, message in [
@@ -167,6 +168,7 @@ def test_cli_trains_resumes_and_reports_errors(collide_dataset, no_state_dataset
         (["train", "world", "--data", str(no_state_dataset), "--out", str(tmp_path / "x")], "lacks the key 'state'"),
         (["train", "world", "--out", str(run), "--resume", "--seed", "3"], "different config: seed 0 -> 3"),
         (["train", "world", "--out", str(tmp_path / "y")], "--data DIR is required"),
+        ([*args[:3], "frame", *args[4:8], "--hidden-dim", "32"], "unknown model arguments ['hidden_dim']"),
     ]:
         bad = runner.invoke(app, argv)
         assert bad.exit_code == 2 and message in bad.output, bad.output
