@@ -130,8 +130,9 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             skills command the objects to go (``actions.commanded_displacement``), which is also
             an input. The command carries the geometry exactly (a target's top, the object's
             own height), so the network learns only what physics adds; sizes and stacks outside
-            the training range stop being extrapolation. Off by default so that configs saved
-            before it existed load unchanged; ``foretell train world`` turns it on for skill data.
+            the training range stop being extrapolation. Off by default (``foretell train world
+            --skill-prior`` turns it on): it predicts held-out skill outcomes better but plans
+            worse, because it calls more failed placements successes (docs/results.md).
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
             ``STAT_NAMES`` (sizes from ``stat_sizes``); None means identity (an untrained model).
     """

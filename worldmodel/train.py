@@ -225,15 +225,6 @@ def train(config: TrainConfig, resume: bool = False, progress: Callable[[Iterabl
             torch.distributed.destroy_process_group()
 
 
-def model_arguments(config: TrainConfig, action_kind: str) -> dict[str, Any]:
-    """The model's arguments: ``config.model``, with ``skill_prior`` on for skill data unless the
-    config says otherwise (``ObjectDiffusionModel``'s default stays off so old configs load)."""
-    args = dict(config.model)
-    if action_kind == "skill":
-        args.setdefault("skill_prior", True)
-    return args
-
-
 def _window_args(config: TrainConfig) -> dict[str, int]:
     defaults = inspect.signature(MODEL_CLASSES[config.kind].__init__).parameters
     return {k: int(config.model.get(k, defaults[k].default)) for k in ("history", "horizon") if k in defaults}
@@ -247,12 +238,9 @@ def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpo
         stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
         return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
                                    image_size=windows.image_size, fps=windows.fps)
-    model_args = model_arguments(config, windows.action_kind)
-    if saved is not None:
-        stats, model_args["skill_prior"] = saved["stats"], saved.get("skill_prior", False)
-    else:
-        stats = windows.statistics(config.seed, model_args.get("skill_prior", False))
-    return MODEL_CLASSES[config.kind](**model_args, stats=stats, action_kind=windows.action_kind,
+    stats = saved["stats"] if saved is not None else \
+        windows.statistics(config.seed, config.model.get("skill_prior", False))
+    return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
                                       property_dim=windows.property_dim, fps=windows.fps)
 
 

@@ -35,7 +35,8 @@ def train_world(
     num_layers: int = typer.Option(None, min=1, help="Object models: transformer blocks [default: 4]."),
     skill_prior: bool = typer.Option(None, "--skill-prior/--no-skill-prior",
                                      help="Skill models: predict positions as residuals from where the skill sends "
-                                          "the object [default: on for BlockStack skill data]."),
+                                          "the object (better held-out skill outcomes, worse planning: "
+                                          "docs/results.md) [default: off]."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""

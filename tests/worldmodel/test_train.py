@@ -57,7 +57,8 @@ def test_tiny_run_trains_checkpoints_and_loads(collide_dataset, tmp_path):
 
 def test_skill_runs_predict_from_the_commanded_placement(skills_dataset, tmp_path):
     run = tmp_path / "skill"
-    train(_config(skills_dataset, run, steps=2, model={**TINY_MODEL, "history": 1, "horizon": 1}))
+    train(_config(skills_dataset, run, steps=2, model={**TINY_MODEL, "history": 1, "horizon": 1,
+                                                       "skill_prior": True}))
     model = load(run)
     windows = load_windows([skills_dataset], history=1, horizon=1)
     assert model.config.skill_prior and model.config.stats == windows.statistics(0, skill_prior=True)
@@ -66,9 +67,8 @@ def test_skill_runs_predict_from_the_commanded_placement(skills_dataset, tmp_pat
                        num_steps=2, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(out).all()
     off = tmp_path / "no-prior"
-    train(_config(skills_dataset, off, steps=1, model={**TINY_MODEL, "history": 1, "horizon": 1,
-                                                         "skill_prior": False}))
-    assert not load(off).config.skill_prior
+    train(_config(skills_dataset, off, steps=1, model={**TINY_MODEL, "history": 1, "horizon": 1}))
+    assert not load(off).config.skill_prior  # off by default
 
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(collide_dataset, tmp_path):
