@@ -37,7 +37,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from .actions import action_dim
-from .edm import EDMSchedulers
+from .edm import EDMSchedulers, register_stats
 
 TARGETS = ("change", "frame")
 CHANNELS = 3
@@ -95,7 +95,8 @@ class FrameDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
         a_dim = action_dim(action_kind)  # raises for an unknown kind
-        self._register_stats(stats or {}, a_dim if action_kind == "vector" else 0)
+        vector_dim = a_dim if action_kind == "vector" else 0
+        register_stats(self, stats, {"change": CHANNELS, "frame": CHANNELS, "action": vector_dim})
         channels = tuple(block_out_channels)
         embed_dim = 4 * channels[0]  # UNet2DModel's time-embedding width
         self.unet = UNet2DModel(
@@ -107,21 +108,6 @@ class FrameDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         self.context_noise_in = TimestepEmbedding(channels[0], embed_dim)
         self.action_in = (nn.Sequential(nn.Linear(history * a_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
                           if a_dim else None)
-
-    def _register_stats(self, stats: dict, vector_dim: int) -> None:
-        """Statistics become non-persistent buffers (they live in the config, not the weights)."""
-        sizes = {"change": CHANNELS, "frame": CHANNELS, "action": vector_dim}
-        unknown = sorted(set(stats) - {f"{n}_{m}" for n in sizes for m in ("mean", "std")})
-        if unknown:
-            raise ValueError(f"unknown statistics {unknown}; valid: <change|frame|action>_mean|std")
-        for name, size in sizes.items():
-            for moment, default in (("mean", 0.0), ("std", 1.0)):
-                value = torch.tensor(stats.get(f"{name}_{moment}", [default] * size), dtype=torch.float32)
-                if value.shape != (size,):
-                    raise ValueError(f"statistic {name}_{moment} has {value.numel()} values; this config needs {size}")
-                if moment == "std" and not bool((value > 0).all()):
-                    raise ValueError(f"statistic {name}_std must be > 0 everywhere")
-                self.register_buffer(f"_{name}_{moment}", value, persistent=False)
 
     # ------------------------------------------------------------------ denoiser
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,

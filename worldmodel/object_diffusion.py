@@ -41,7 +41,7 @@ from .actions import (
     action_dim,
     commanded_displacement,
 )
-from .edm import EDMSchedulers
+from .edm import EDMSchedulers, register_stats
 from .geometry import (
     ANCHOR_DIM,
     FEATURE_DIM,
@@ -51,7 +51,6 @@ from .geometry import (
     states_from_features,
 )
 
-STAT_NAMES = ("history", "anchor", "target", "property", "action")
 PRIOR_SCALE = 0.1  # m: the commanded displacement enters the network in tenths of a metre
 
 
@@ -134,7 +133,7 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             --skill-prior`` turns it on): it predicts held-out skill outcomes better but plans
             worse, because it calls more failed placements successes (docs/results.md).
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
-            ``STAT_NAMES`` (sizes from ``stat_sizes``); None means identity (an untrained model).
+            ``stat_sizes`` (history, anchor, target, property, action); None means identity (untrained).
     """
 
     @register_to_config
@@ -155,7 +154,7 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         a_dim = action_dim(action_kind)  # raises for an unknown kind
         if skill_prior and action_kind != "skill":
             raise ValueError(f"skill_prior needs action_kind 'skill', got {action_kind!r}")
-        self._register_stats(stats, stat_sizes(history, horizon, property_dim, action_kind))
+        register_stats(self, stats, stat_sizes(history, horizon, property_dim, action_kind))
         d = hidden_dim
         self.history_in = nn.Linear(FEATURE_DIM, d)
         self.future_in = nn.Linear(FEATURE_DIM, d)
@@ -173,22 +172,6 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         for layer in (self.out_modulation, self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-
-    def _register_stats(self, stats: dict | None, sizes: dict[str, int]) -> None:
-        """Statistics become non-persistent buffers: they follow ``.to(device)``, and the config,
-        not the weights file, is where they are stored."""
-        stats = stats or {}
-        unknown = sorted(set(stats) - {f"{n}_{m}" for n in STAT_NAMES for m in ("mean", "std")})
-        if unknown:
-            raise ValueError(f"unknown statistics {unknown}; valid: <{'|'.join(STAT_NAMES)}>_mean|std")
-        for name, size in sizes.items():
-            for moment, default in (("mean", 0.0), ("std", 1.0)):
-                value = torch.tensor(stats.get(f"{name}_{moment}", [default] * size), dtype=torch.float32)
-                if value.shape != (size,):
-                    raise ValueError(f"statistic {name}_{moment} has {value.numel()} values; this config needs {size}")
-                if moment == "std" and not bool((value > 0).all()):
-                    raise ValueError(f"statistic {name}_std must be > 0 everywhere")
-                self.register_buffer(f"_{name}_{moment}", value, persistent=False)
 
     # ------------------------------------------------------------------ inputs
     def _noise_embedding(self, c_noise: torch.Tensor) -> torch.Tensor:
