@@ -28,7 +28,7 @@ CHECKSUM_FILE = "SHA256SUMS"
 EPISODE_DIR = "episodes"
 SPLITS = ("train", "test")
 SPACES = ("A", "B")
-POLICIES = ("auto", "passive", "expert", "noisy_expert", "random")
+POLICIES = ("auto", "passive", "expert", "noisy_expert", "explore", "random")
 CAMERAS = ("front", "top")
 FPS = 25  # frames per second of video exports; a frame's simulated time is ``obs/time``
 FAMILIES = ("scenario", "blockstack", "puzzle")
@@ -71,7 +71,9 @@ class TaskSpec:
         env_id: registered env id, e.g. ``foretell/Collide-v0``.
         episodes: number of episodes (>= 1).
         policy: ``auto`` (passive scenarios watch, BlockStack envs use the expert, puzzles attempt
-            uniformly random actions), ``passive``, ``expert``, ``noisy_expert`` or ``random``.
+            uniformly random actions), ``passive``, ``expert``, ``noisy_expert``, ``explore``
+            (BlockStack skills: seeded random stacking, the moves a planner asks a world model
+            about; ``envs.blockstack.explore``) or ``random``.
         noise: for ``noisy_expert``: the share of low-level steps perturbed (held random
             gripper motions, ``envs.blockstack.expert.PerturbedExpert``), and the probability that
             a high-level action is replaced by a random one.
@@ -124,7 +126,7 @@ class TaskSpec:
                                  f"does not apply; got max_steps={self.max_steps}")
         elif self.policy == "passive":
             raise ValueError(f"{self.env_id}: policy 'passive' applies to passive scenarios only; use expert, "
-                             "noisy_expert or random")
+                             "noisy_expert, explore or random")
         return family
 
     @property

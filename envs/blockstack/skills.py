@@ -159,6 +159,8 @@ def direction_degrees(direction: float | str) -> float:
         except ValueError:
             raise ValueError(f"unknown push direction {direction!r}; use degrees or one of "
                              f"{sorted(DIRECTIONS)}") from None
+    if isinstance(direction, bool) or not isinstance(direction, (int, float, np.integer, np.floating)):
+        raise ValueError(f"push direction must be degrees or one of {sorted(DIRECTIONS)}, got {direction!r}")
     return float(direction)
 
 

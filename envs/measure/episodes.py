@@ -9,8 +9,9 @@ import gymnasium as gym
 import numpy as np
 
 from ..blockstack.expert import BlockStackExpert, LowLevelExpert, PerturbedExpert
+from ..blockstack.explore import StackExplorer
 
-POLICIES = ("auto", "expert", "noisy_expert", "random")
+POLICIES = ("auto", "expert", "noisy_expert", "explore", "random")
 
 
 def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Callable[[], object]:
@@ -21,6 +22,8 @@ def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Cal
     actions not its own, so that episodes hold mistakes and recoveries: at high level each
     skill is, with probability ``noise``, a random one; at low level held random perturbations
     take over about that share of the steps (``PerturbedExpert``). ``noise=0`` is the expert.
+    ``explore`` (BlockStack skills only) makes the moves a planner asks a world model about:
+    seeded random stacking, mostly physics-blind towers (``blockstack.explore.StackExplorer``).
 
     Args:
         env: the env, already reset (the expert reads its scene).
@@ -44,6 +47,10 @@ def make_policy(env: gym.Env, policy: str, seed: int, noise: float = 0.0) -> Cal
     if env.unwrapped.family != "blockstack":
         raise ValueError(f"no expert for {env.spec.id if env.spec else env}")
     low_level = isinstance(env.action_space, gym.spaces.Box)
+    if policy == "explore":
+        if low_level:
+            raise ValueError("policy 'explore' makes skills: use it on foretell/BlockStack-v0, not the low-level env")
+        return StackExplorer(env, np.random.default_rng(seed)).act
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be in [0, 1], got noise={noise}")
     if policy == "expert" or noise == 0.0:

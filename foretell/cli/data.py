@@ -27,8 +27,9 @@ def generate(
     image_size: int = typer.Option(None, min=16, max=1024, help="Frame size in pixels [default: 64]."),
     obs_keys: str = typer.Option(None, help="Comma-separated frame keys [default: rgb,depth,segmentation,"
                                             "state,properties,object_mask]; add gripper for low-level control."),
-    policy: Literal["auto", "passive", "expert", "noisy_expert", "random"] = typer.Option(
-        None, help="auto | passive | expert | noisy_expert | random [default: auto]."),
+    policy: Literal["auto", "passive", "expert", "noisy_expert", "explore", "random"] = typer.Option(
+        None, help="auto | passive | expert | noisy_expert | explore (BlockStack: random stacking) | random "
+                   "[default: auto]."),
     noise: float = typer.Option(None, min=0.0, max=1.0, help="noisy_expert: share of perturbed low-level steps / random-skill "
                                                    "probability, in [0, 1]."),
     max_steps: int = typer.Option(None, min=1, help="Cap on steps (scenario horizon in frames)."),

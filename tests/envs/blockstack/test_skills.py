@@ -61,6 +61,9 @@ def test_direction_words():
     assert direction_degrees("left") == 270.0
     assert direction_degrees("45") == 45.0
     assert direction_degrees(-30) == -30.0
+    for bad in (None, True, [90], "north-ish"):
+        with pytest.raises(ValueError, match="direction"):
+            direction_degrees(bad)
 
 
 def test_out_of_range_index_is_a_reported_noop():
