@@ -3,7 +3,8 @@
 
 Why a hand-written decoding loop rather than ``model.generate``: the ``n`` candidates share one prompt,
 so the prompt is run through the model once and its KV cache repeated ``n`` times (``generate`` would
-run the few-shot prompt ``n`` times); sampling draws from an explicit ``torch.Generator`` (``generate``
+run the few-shot prompt ``n`` times); the prompt's prefix shared with the previous call (the few-shot
+header and examples) is not run again: its KV cache is kept and extended; sampling draws from an explicit ``torch.Generator`` (``generate``
 reads torch's global RNG); finished candidates leave the batch; and llguidance's executor fills
 the token masks of all rows in one call.
 
@@ -20,6 +21,7 @@ checked against the one its package publishes before it is converted.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -35,6 +37,7 @@ from .llm import Completion, LLMBackend
 
 EMBEDDED_NAME = "local:gemma3-270m"
 _SOURCE_FILE = "foretell-source.json"  # written last inside a converted folder: what it was made from
+MIN_SHARED_PREFIX = 64  # tokens: a shorter prefix shared with the previous prompt is not worth keeping
 
 
 # ---------------------------------------------------------------------------------------- weights cache
@@ -173,6 +176,8 @@ class TransformersBackend(LLMBackend):
         self._ll_tokenizer = None  # llguidance.LLTokenizer, built on the first constrained call (Gemma: ~4-10 s)
         self._executor = None      # llguidance.LLExecutor: fills the masks of all rows in parallel
         self._grammars: dict[str, object] = {}  # canonical JSON of a schema -> its compiled LLMatcher, never advanced
+        self._prefix: tuple[torch.Tensor, object] | None = None  # (token ids (L,), DynamicCache after exactly them)
+        self._last_ids: torch.Tensor | None = None  # the previous call's prompt ids (P,)
 
     def _check_head(self) -> None:
         """Check that decoder, output head and soft-capping reproduce the model's own logits: the
@@ -248,10 +253,8 @@ class TransformersBackend(LLMBackend):
             the generated token ids per row (end-of-sequence excluded) and their lengths, shape (n,).
         """
         import llguidance.numpy as llg_np
-        from transformers import DynamicCache
 
-        cache = DynamicCache(config=self.model.config)
-        hidden = self._hidden(prompt_ids, cache)                                # (1, H)
+        hidden, cache = self._prefill(prompt_ids)                               # (1, H)
         cache.batch_repeat_interleave(n)                                        # the prompt is run once
         hidden = hidden.expand(n, -1)                                           # (n, H)
         out = torch.full((n, max_tokens), self.pad_id, dtype=torch.long)        # (n, T)
@@ -292,6 +295,35 @@ class TransformersBackend(LLMBackend):
             hidden = self._hidden(next_tokens[:, None], cache)                  # (b', H)
         return [out[i, : lengths[i]].tolist() for i in range(n)], lengths
 
+    def _prefill(self, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """Run the prompt (1, P) into a fresh KV cache; the last position's hidden state (1, H) and the cache.
+
+        The planner's prompts share a long few-shot prefix (~900 of ~1,100 tokens) and differ in the
+        scene and notes at the end. The longest token prefix shared with the previous call's prompt
+        (at least ``MIN_SHARED_PREFIX`` tokens) is run once and its cache kept; a later prompt that
+        starts with exactly those tokens copies that cache and runs only the rest. Running the
+        prompt in two pieces computes the same attention as running it whole (sliding-window layers
+        included; tested against one piece), so completions do not change, only the time.
+        """
+        from transformers import DynamicCache
+
+        ids = prompt_ids[0]
+        start, cache = 0, None
+        if self._prefix is not None:
+            kept, kept_cache = self._prefix
+            if len(kept) < len(ids) and torch.equal(ids[: len(kept)], kept):
+                start, cache = len(kept), copy.deepcopy(kept_cache)
+        if cache is None:
+            cache = DynamicCache(config=self.model.config)
+            shared = _shared_prefix(ids, self._last_ids) if self._last_ids is not None else 0
+            shared = min(shared, len(ids) - 1)  # at least one token is left to run for the hidden state
+            if shared >= MIN_SHARED_PREFIX:
+                self._hidden(prompt_ids[:, :shared], cache)
+                self._prefix = (ids[:shared].clone(), copy.deepcopy(cache))
+                start = shared
+        self._last_ids = ids.clone()
+        return self._hidden(prompt_ids[:, start:], cache), cache
+
     def _hidden(self, input_ids: torch.Tensor, cache) -> torch.Tensor:
         """Run the decoder (no output head) on (b, L) ids, extending ``cache``; the last position's
         hidden state, (b, H)."""
@@ -320,6 +352,13 @@ class TransformersBackend(LLMBackend):
             return _sample_tokens(logits, temperature, generator)
         logits = self._logits(hidden, union).masked_fill_(~allowed[:, union], float("-inf"))  # (b, k)
         return union[_sample_tokens(logits, temperature, generator)]
+
+
+def _shared_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
+    """How many leading token ids two 1-D id tensors share."""
+    n = min(len(a), len(b))
+    differ = torch.nonzero(a[:n] != b[:n])
+    return int(differ[0, 0]) if len(differ) else n
 
 
 def _unpack_bitmask(bitmask: torch.Tensor, vocab_size: int) -> torch.Tensor:

@@ -322,6 +322,31 @@ def test_transformers_backend_unconstrained_stop_and_budget(tiny_model_dir):
         make_backend("transformers", model=str(tiny_model_dir / "missing"))
 
 
+def test_transformers_backend_reuses_the_shared_prompt_prefix_without_changing_results(tiny_model_dir):
+    """The few-shot prefix shared with the previous prompt is run once and its cache extended; the
+    tiny model's sliding window (8 tokens) is far shorter than the prefix, the hard case."""
+    import torch
+
+    from foretell.planners.llm_local import MIN_SHARED_PREFIX
+
+    prefix = "Scene: a red cube on a blue plate. " * 12
+    prompts = [prefix + f"Case {k}: put the red cube on the table. Plan:" for k in range(3)]
+    cached, fresh = (make_backend("transformers", model=str(tiny_model_dir)) for _ in range(2))
+    outputs = [cached.complete(p, n=3, temperature=0.0, max_tokens=30, json_schema=plan_schema(NAMES), seed=0)
+               for p in prompts]
+    kept, _ = cached._prefix
+    assert len(kept) >= MIN_SHARED_PREFIX  # kept at the second call, reused at the third
+    for p, out in zip(prompts[1:], outputs[1:], strict=True):
+        fresh._prefix = fresh._last_ids = None  # no cache: the whole prompt in one piece
+        assert fresh.complete(p, n=3, temperature=0.0, max_tokens=30, json_schema=plan_schema(NAMES), seed=0) == out
+    ids = cached.tokenizer(prompts[2], return_tensors="pt").input_ids
+    with torch.inference_mode():
+        split, _ = cached._prefill(ids)
+        fresh._prefix = fresh._last_ids = None
+        whole, _ = fresh._prefill(ids)
+    assert torch.allclose(split, whole, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------- embedded model
 @pytest.mark.slow
 def test_local_gemma_samples_valid_plans_with_real_names():
