@@ -20,7 +20,7 @@ from foretell.data import EpisodeFile, read_meta
 from foretell.data.schema import EPISODE_DIR, episode_name
 
 from .actions import VECTOR_DIM, action_dim, commanded_displacement, encode_skill
-from .geometry import anchor_features, relative_features
+from .geometry import anchor_features, constant_velocity_displacement, relative_features
 from .object_diffusion import stat_sizes
 
 REQUIRED_KEYS = ("state", "object_mask")
@@ -83,12 +83,16 @@ class WindowSet:
         """``batch_size`` windows drawn uniformly with replacement by ``generator``."""
         return self.batch(torch.randint(len(self), (batch_size,), generator=generator).numpy())
 
-    def statistics(self, seed: int = 0, skill_prior: bool = False) -> dict[str, list[float]]:
+    def statistics(self, seed: int = 0, skill_prior: bool = False,
+                   velocity_prior: bool = False) -> dict[str, list[float]]:
         """Per-feature normalisation statistics (``ObjectDiffusionModel``'s ``stats``), over real
-        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``; ``skill_prior``:
-        the targets' displacements are taken from the commanded ones, as that model predicts them."""
+        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``; ``skill_prior``
+        (``velocity_prior``): the targets' displacements are taken from the commanded
+        (constant-velocity) ones, as that model predicts them."""
         if skill_prior and self.action_kind != "skill":
             raise ValueError(f"skill_prior needs skill data, these windows have action_kind {self.action_kind!r}")
+        if velocity_prior and self.action_kind == "skill":
+            raise ValueError("velocity_prior needs per-frame data (scenarios, low-level control), not skill data")
         rng = np.random.default_rng(seed)
         index = np.arange(len(self)) if len(self) <= STATS_MAX_WINDOWS else \
             np.sort(rng.choice(len(self), STATS_MAX_WINDOWS, replace=False))
@@ -99,8 +103,12 @@ class WindowSet:
             last = b["history"][:, -1].double()
             _accumulate(sums, "history", relative_features(b["history"].double(), last), keep[:, None, :, None])
             target = relative_features(b["future"].double(), last)
+            prior = None
             if skill_prior:
                 prior = commanded_displacement(b["history"][:, -1], b["properties"], b["actions"]).double()
+            elif velocity_prior:
+                prior = constant_velocity_displacement(last, self.horizon, self.fps)
+            if prior is not None:
                 target = torch.cat([target[..., :3] - prior, target[..., 3:]], dim=-1)
             _accumulate(sums, "target", target, keep[:, None, :, None])
             _accumulate(sums, "anchor", anchor_features(last)[:, None], keep[:, None, :, None])

@@ -93,6 +93,13 @@ def relative_features(states: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
     return torch.cat([displacement, matrix_to_rot6d(relative), states[..., 7:13]], dim=-1)
 
 
+def constant_velocity_displacement(last: torch.Tensor, horizon: int, fps: float) -> torch.Tensor:
+    """Where constant velocity carries each object in each of ``horizon`` future frames at
+    ``fps``: ``(B, N, 13)`` last states -> ``(B, H, N, 3)`` displacements from the last position."""
+    times = torch.arange(1, horizon + 1, dtype=last.dtype, device=last.device) / fps  # (H,)
+    return last[:, None, :, 7:10] * times[:, None, None]
+
+
 def anchor_features(last: torch.Tensor) -> torch.Tensor:
     """Where each object is: ``(..., N, 9)`` = last absolute position and orientation (6-D)."""
     rot = quat_to_matrix(_safe_quat(last[..., 3:7]))

@@ -47,6 +47,7 @@ from .geometry import (
     FEATURE_DIM,
     STATE_DIM,
     anchor_features,
+    constant_velocity_displacement,
     relative_features,
     states_from_features,
 )
@@ -132,6 +133,11 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             the training range stop being extrapolation. Off by default (``foretell train world
             --skill-prior`` turns it on): it predicts held-out skill outcomes better but plans
             worse, because it calls more failed placements successes (docs/results.md).
+        velocity_prior: (per-frame data: scenarios, low-level control) predict each future
+            position as a residual from where the last observed velocity carries it
+            (``geometry.constant_velocity_displacement``), which is also an input: free flight
+            and rolling are the prior, the network learns gravity, contact and friction on top.
+            ``foretell train world --velocity-prior``; off by default.
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
             ``stat_sizes`` (history, anchor, target, property, action); None means identity (untrained).
     """
@@ -141,7 +147,7 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
                  hidden_dim: int = 128, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
                  sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 20.0, rho: float = 7.0,
                  p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, skill_prior: bool = False,
-                 stats: dict | None = None) -> None:
+                 stats: dict | None = None, velocity_prior: bool = False) -> None:
         super().__init__()
         for name, value in (("history", history), ("horizon", horizon), ("property_dim", property_dim),
                             ("num_layers", num_layers), ("num_heads", num_heads)):
@@ -154,6 +160,9 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         a_dim = action_dim(action_kind)  # raises for an unknown kind
         if skill_prior and action_kind != "skill":
             raise ValueError(f"skill_prior needs action_kind 'skill', got {action_kind!r}")
+        if velocity_prior and action_kind == "skill":
+            raise ValueError("velocity_prior applies to per-frame data (action kinds 'none', 'vector'); skill "
+                             "frames are settled scenes seconds apart: use skill_prior")
         register_stats(self, stats, stat_sizes(history, horizon, property_dim, action_kind))
         d = hidden_dim
         self.history_in = nn.Linear(FEATURE_DIM, d)
@@ -164,7 +173,8 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         global_dim = a_dim - 2 * (SKILL_OBJECT.stop - SKILL_OBJECT.start) if action_kind == "skill" else a_dim
         self.action_in = nn.Linear(global_dim, d) if a_dim else None
         self.role_in = nn.Linear(2, d) if action_kind == "skill" else None  # is the skill's object / target
-        self.prior_in = nn.Linear(3, d) if skill_prior else None  # the commanded displacement
+        # the commanded (skill_prior) or constant-velocity (velocity_prior) displacement
+        self.prior_in = nn.Linear(3, d) if skill_prior or velocity_prior else None
         self.blocks = nn.ModuleList(_Block(d, num_heads, mlp_ratio) for _ in range(num_layers))
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
         self.out_modulation = nn.Linear(d, 2 * d)
@@ -211,6 +221,8 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             sizes = self._property_mean.expand(b, n, -1) if properties is None else torch.where(
                 known[:, None, None] > 0.5, properties.float(), self._property_mean)
             prior = commanded_displacement(last, sizes, actions)  # (B, H, N, 3)
+        elif cfg.velocity_prior:
+            prior = constant_velocity_displacement(last, cfg.horizon, cfg.fps)  # (B, H, N, 3)
         return {"history": hist, "objects": obj, "mask": mask.bool(), "actions": actions, "last": last,
                 "prior": prior}
 

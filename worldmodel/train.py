@@ -162,20 +162,21 @@ def command_config(out: str | Path, resume: bool, **given: Any) -> TrainConfig:
     """The config of ``foretell train world``: a new run from the given options (None: default),
     or, with ``resume``, the run's stored config with the given options laid over it (``train``
     then refuses any that changed outside ``RUNTIME_FIELDS``). ``history``, ``horizon``,
-    ``hidden_dim``, ``num_layers`` and ``skill_prior`` go to the model's arguments."""
+    ``hidden_dim``, ``num_layers``, ``skill_prior`` and ``velocity_prior`` go to the model's arguments."""
     base = TrainConfig.from_run(out).to_dict() if resume else {"out": str(out), "data": ()}
     model = dict(base.get("model", {}))
     for key, value in given.items():
         if value is None:
             continue
-        if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior"):
+        if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior", "velocity_prior"):
             model[key] = value
         else:
             base[key] = value
     if not resume and not base["data"]:
         raise ValueError("--data DIR is required to start a run (repeat it to train on several datasets)")
-    if base.get("kind") == "frame" and given.get("skill_prior") is not None:
-        raise ValueError("--skill-prior applies to object models of skill data, not to --kind frame")
+    for flag in ("skill_prior", "velocity_prior"):
+        if base.get("kind") == "frame" and given.get(flag) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} applies to object models, not to --kind frame")
     if base.get("kind") == "frame" and given.get("horizon") is not None:
         raise ValueError("--horizon does not apply to --kind frame: it predicts one frame at a time; choose the "
                          "rollout length when evaluating (foretell eval frames --horizon)")
@@ -239,7 +240,7 @@ def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpo
         return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
                                    image_size=windows.image_size, fps=windows.fps)
     stats = saved["stats"] if saved is not None else \
-        windows.statistics(config.seed, config.model.get("skill_prior", False))
+        windows.statistics(config.seed, config.model.get("skill_prior", False), config.model.get("velocity_prior", False))
     return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
                                       property_dim=windows.property_dim, fps=windows.fps)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -69,6 +70,30 @@ def test_skill_runs_predict_from_the_commanded_placement(skills_dataset, tmp_pat
     off = tmp_path / "no-prior"
     train(_config(skills_dataset, off, steps=1, model={**TINY_MODEL, "history": 1, "horizon": 1}))
     assert not load(off).config.skill_prior  # off by default
+
+
+def test_scenario_runs_predict_from_constant_velocity(collide_dataset, tmp_path):
+    from foretell.worldmodel.geometry import constant_velocity_displacement
+
+    run = tmp_path / "velocity"
+    train(_config(collide_dataset, run, steps=2, model={**TINY_MODEL, "velocity_prior": True}))
+    model = load(run)
+    windows = load_windows([collide_dataset], history=2, horizon=3)
+    assert model.config.velocity_prior and model.config.stats == windows.statistics(0, velocity_prior=True)
+    b = windows.batch(np.arange(len(windows)))
+    last = b["history"][:, -1].double()
+    prior = constant_velocity_displacement(last, 3, windows.fps)  # (B, 3, N, 3)
+    assert torch.allclose(prior[:, 2], 3 * prior[:, 0])  # constant velocity: linear in time
+    # over 3 frames (0.12 s) constant velocity explains most of the motion: the residual is smaller
+    keep = b["mask"][:, None, :, None].expand(-1, 3, -1, 3)
+    moved = b["future"][..., :3].double() - last[:, None, :, :3]
+    assert float((moved - prior)[keep].abs().mean()) < 0.5 * float(moved[keep].abs().mean())
+    batch = windows.batch([0, 1])
+    out = model.sample(batch["history"], batch["properties"], batch["mask"], num_samples=2, num_steps=2,
+                       generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="velocity_prior applies to per-frame data"):
+        ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", velocity_prior=True)
 
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(collide_dataset, tmp_path):
