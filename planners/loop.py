@@ -20,7 +20,10 @@ the verifier finds what works nearby; ``search=False`` turns that off (the ablat
 
 The chosen plan is executed one skill at a time in MuJoCo; after each skill the planner checks
 that what the skill was for actually happened (the object rests where it was put and the scene is
-still). If it did not, it replans from what actually happened. Model text is parsed as JSON and
+still). If it did not, it replans from what actually happened, and remembers the failure: the
+history the LLM reads says the placement did not stay, and while the target rests where it did
+then, no candidate plan may try that placement again (the verifier, a learned model above all,
+can be wrong where the real scene has just answered). Model text is parsed as JSON and
 validated against the scene (``plans.parse_plan``); it is never executed as code.
 """
 
@@ -38,7 +41,7 @@ from foretell.envs.sim import physics
 from .plans import MAX_PLAN_STEPS, action_text, parse_plan, plan_schema
 from .prompts import build_prompt, describe_scene, feedback_for_rejection
 from .search import cem_plan, random_action
-from .tasks import PlanTask, make_env, moves_to_actions, physics_blind_plan
+from .tasks import PlanTask, make_env, moves_to_actions, physics_blind_plan, symbolic_state
 from .verify import SimulatorVerifier, WorldModelVerifier
 
 PLANNERS = ("llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert")
@@ -169,6 +172,7 @@ class Planner:
             blind = physics_blind_plan(task, env) if self.config.planner == "blind" else None
             expert = BlockStackExpert(env.unwrapped) if self.config.planner == "expert" else None
             history: list[str] = []
+            failed: set[tuple[str, str, str | None]] = set()  # (object, target, what the target rested on)
             done = False
             one_step = self.config.planner in ("expert", "random")  # one action per decision
             for decision_index in range(task.max_steps if one_step else self.config.max_decisions):
@@ -181,22 +185,27 @@ class Planner:
                 elif self.config.planner == "random":
                     decision = Decision(1, 1, None, [random_action(env.unwrapped, rng)])
                 elif self.config.planner == "cem+wm":
-                    plan, p = cem_plan(env, self.verifier, rng)
+                    plan, p = cem_plan(env, self.verifier, rng, exclude=_blocked(env, failed))
                     decision = Decision(1, 1, p, plan)
                 else:
-                    decision = self._decide(env, history, decision_index, rng)
+                    decision = self._decide(env, history, decision_index, rng, _blocked(env, failed))
                 decisions.append(decision)
                 if not decision.plan:
                     break
                 for action in decision.plan:
+                    support = symbolic_state(env).get(action.get("target")) if action.get("skill") == "pick_place" \
+                        else None
                     *_, terminated, truncated, info = env.step(action)
                     steps += 1
                     actions.append(action_text(action))
-                    history.append(action_text(action))
                     declared = action.get("skill") == "declare_infeasible"
                     success = bool(info["success"])
                     done = terminated or truncated
-                    if done or not _achieved(env, action, info):
+                    achieved = _achieved(env, action, info)
+                    history.append(action_text(action) + ("" if achieved or done else " (it did not stay)"))
+                    if not achieved and action.get("skill") == "pick_place" and action["target"] != "table":
+                        failed.add((action["object"], action["target"], support))
+                    if done or not achieved:
                         break  # replan from what actually happened
             return EpisodeResult(task.task_id, self.config.planner, success, steps, declared, task.feasible,
                                  decisions, actions, _delta(self.llm.usage.to_dict() if self.llm else {}, llm_before),
@@ -206,8 +215,10 @@ class Planner:
             env.close()
 
     # ------------------------------------------------------------------ one decision
-    def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator) -> Decision:
-        """Propose, verify and choose one plan (the LLM variants)."""
+    def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator,
+                blocked: set[tuple[str, str]] = frozenset()) -> Decision:
+        """Propose, verify and choose one plan (the LLM variants); plans with a ``blocked``
+        (object, target) placement (one that failed in this scene) are rejected."""
         base = env.unwrapped
         names, goal = list(base.object_names), base.goal
         on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
@@ -227,7 +238,10 @@ class Planner:
             plans, rejected = [], []
             for text in texts:
                 check = parse_plan(text, names)
-                if check.ok and check.actions:
+                repeat = next((a for a in check.actions if _pair(a) in blocked), None) if check.ok else None
+                if repeat is not None:
+                    rejected.append(f"{repeat['object']} on {repeat['target']} was tried and did not stay")
+                elif check.ok and check.actions:
                     plans.append(_placed(env, list(check.actions)))
                 elif not check.ok:
                     rejected.append(feedback_for_rejection(check))
@@ -255,8 +269,8 @@ class Planner:
             if best[0][0] >= self.config.accept:
                 break
             feedback += [why for why in dict.fromkeys(scores.why[int(c)] for c in order[:3]) if why]
-        if self.config.search and (best is None or best[0][0] < self.config.accept):
-            plan, p = cem_plan(env, self.verifier, rng, seeds=list(pool.values()))
+        if self.verifier is not None and self.config.search and (best is None or best[0][0] < self.config.accept):
+            plan, p = cem_plan(env, self.verifier, rng, seeds=list(pool.values()), exclude=blocked)
             return Decision(proposals, valid_total, p, plan, feedback, searched=True)
         if best is None:
             return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],
@@ -272,6 +286,21 @@ def _placed(env, plan: list[dict]) -> list[dict]:
     if any(a.get("skill") != "pick_place" for a in plan):
         return plan
     return moves_to_actions(env, [(a["object"], a["target"]) for a in plan])
+
+
+def _pair(action: dict) -> tuple[str, str] | None:
+    """(object, target) of a placement on an object; None for anything else."""
+    if action.get("skill") != "pick_place" or action.get("target") in (None, "table"):
+        return None
+    return action["object"], action["target"]
+
+
+def _blocked(env, failed: set[tuple[str, str, str | None]]) -> set[tuple[str, str]]:
+    """The failed placements (object, target) whose target still rests where it did when they failed."""
+    if not failed:
+        return set()
+    below = symbolic_state(env)
+    return {(obj, target) for obj, target, support in failed if target in below and below[target] == support}
 
 
 def _key(plan: list[dict]) -> str:

@@ -12,7 +12,7 @@ scored in that first call and pull every step's starting distribution towards th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -30,12 +30,12 @@ brings the scene closer to the goal's shape than it is now; otherwise take the b
 and search again from where it leads (receding horizon)."""
 
 
-def _choices(names: list[str]) -> list[dict | None]:
-    """Every step a plan may take (None: stop here)."""
+def _choices(names: list[str], exclude: Collection[tuple[str, str]] = ()) -> list[dict | None]:
+    """Every step a plan may take (None: stop here), but the (object, target) placements in ``exclude``."""
     steps: list[dict | None] = [None]
     for obj in names:
         steps += [{"skill": "pick_place", "object": obj, "target": t, "dx": 0.0, "dy": 0.0}
-                  for t in names if t != obj]
+                  for t in names if t != obj and (obj, t) not in exclude]
         steps += [{"skill": "pick_place", "object": obj, "target": "table", "dx": x, "dy": y}
                   for x, y in TABLE_SPOTS]
     return steps
@@ -48,10 +48,12 @@ def random_action(base, rng: np.random.Generator) -> dict:
 
 
 def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None, population: int = POPULATION,
-             iterations: int = ITERATIONS, seeds: Sequence[list[dict]] = ()) -> tuple[list[dict], float]:
+             iterations: int = ITERATIONS, seeds: Sequence[list[dict]] = (),
+             exclude: Collection[tuple[str, str]] = ()) -> tuple[list[dict], float]:
     """Search plans with the cross-entropy method on ``verifier`` (a world model, usually): plans of at
     most ``max_len`` steps (default: one per object), ``population`` per iteration; ``seeds``:
-    candidate plans to start from (each is scored, and the search starts around their steps).
+    candidate plans to start from (each is scored, and the search starts around their steps);
+    ``exclude``: (object, target) placements no plan may make (ones that failed in this scene).
 
     Returns:
         The best plan found (by success probability, then goal progress, then safety) and its
@@ -59,12 +61,13 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     """
     base = env.unwrapped
     names = list(base.tabletop.scene.names)
-    steps = _choices(names)
+    steps = _choices(names, exclude)
     length = max_len or len(names)
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
-    seeds = [list(plan)[:length] for plan in seeds if plan]
+    seeds = [list(plan)[:length] for plan in seeds
+             if plan and not any((a.get("object"), a.get("target")) in exclude for a in plan)]
     singles = [[dict(a)] for a in steps[1:]]
     scene_now = verifier.score(env, [[]] + singles + seeds, base.goal)
     now = scene_now.key(0)  # the scene as it is: the bar a plan must clear

@@ -227,3 +227,19 @@ def test_goal_progress_grades_partial_towers():
     on_table = np.array([[True, False, True], [True, True, True]])
     goal = Goal((Predicate("tower_height", (3,)), Predicate("on", ("b", "a"))), "custom")
     np.testing.assert_allclose(goal_progress(goal, names, on, on_table), [(2 / 3 + 1) / 2, (1 / 3 + 0) / 2])
+
+
+def test_a_failed_placement_is_remembered_and_not_tried_again():
+    """Execution answers where a verifier (or the LLM) was wrong: a cube put on a ball does not stay;
+    the LLM is told, and the same placement is refused while the ball rests where it did."""
+    task = next(t for t in load_tasks("stack-physics-v0", "test") if t.feasible
+                and any(o["shape"] == "ball" for o in t.options["objects"]))
+    objects = task.options["objects"]
+    ball = next(o["name"] for o in objects if o["shape"] == "ball")
+    cube = next(o["name"] for o in objects if o["shape"] == "cube")
+    llm = ScriptedLLM([_plan_text([{"skill": "pick_place", "object": cube, "target": ball}])])
+    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=1, max_decisions=3), llm).run(task)
+    assert result.actions == [f"pick_place({cube}, {ball})"]
+    assert not result.success and len(result.decisions) == 2 and result.decisions[1].plan == []
+    assert f"{cube} on {ball} was tried and did not stay" in result.decisions[1].feedback[0]
+    assert "(it did not stay)" in llm.prompts[-1]
