@@ -359,3 +359,27 @@ def evaluate_world_model(split: str, agent: str, model: ObjectDiffusionModel,
     if llm is not None:
         result["llm_usage"] = llm.usage.to_dict()
     return result
+
+
+def run_puzzle_agent(split: str, agent: str, world_model: ObjectDiffusionModel | None = None,
+                     config: PuzzleSolverConfig | None = None, attempts: int = 100,
+                     tasks_per_template: int | None = None, seed: int = 0, llm=None,
+                     templates: Sequence[str] | None = None, progress=None) -> dict:
+    """Any puzzles-v0 agent, ``random``, ``cem+wm`` or ``llm+cem``, on the task set of ``split``
+    (what ``foretell eval puzzles`` and ``foretell plan --task puzzles-v0`` run).
+
+    Raises:
+        ValueError: an unknown agent, or a world-model agent without ``world_model``.
+    """
+    from foretell.envs.puzzles.benchmark import evaluate_agent, random_first_success
+
+    if agent == "random":
+        return evaluate_agent(split, agent, random_first_success, attempts, tasks_per_template, seed, progress,
+                              templates=templates)
+    if agent not in AGENTS:
+        raise ValueError(f"unknown puzzle agent {agent!r}; valid: random, {', '.join(AGENTS)}")
+    if world_model is None:
+        raise ValueError(f"puzzle agent {agent} needs a world model (--world-model RUN: a passive model trained on "
+                         "puzzle attempts)")
+    return evaluate_world_model(split, agent, world_model, config, attempts, tasks_per_template, seed, llm,
+                                templates=templates, progress=progress)

@@ -161,39 +161,39 @@ def eval_puzzles(
     as_json: bool = json_option(),
 ) -> None:
     """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
-    from foretell.envs.puzzles.benchmark import evaluate_agent, random_first_success
+    from foretell.planners.puzzles import PuzzleSolverConfig, run_puzzle_agent
 
     check_out(out)
-    if agent == "random":
-        def run(progress):
-            return evaluate_agent(split, agent, random_first_success, attempts, tasks_per_template, seed, progress,
-                                  templates=template or None)
-    else:
-        from foretell.planners.puzzles import PuzzleSolverConfig, evaluate_world_model
+    if agent != "random" and world_model is None:
+        raise ValueError(f"--agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
+    model = backend = None
+    if world_model is not None and agent != "random":
         from foretell.worldmodel import load
 
-        if world_model is None:
-            raise ValueError(f"--agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
         model = load(world_model, kind="object")
-        config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
-                                    samples=samples, frames=frames, refits=refits)
-        backend = None
-        if agent == "llm+cem":
-            from foretell.planners import make_backend
+    if agent == "llm+cem":
+        from foretell.planners import make_backend
 
-            backend = make_backend(llm, record=llm_record)
+        backend = make_backend(llm, record=llm_record)
+    config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
+                                samples=samples, frames=frames, refits=refits)
 
-        def run(progress):
-            return evaluate_world_model(split, agent, model, config, attempts, tasks_per_template, seed, backend,
-                                        templates=template or None, progress=progress)
+    def run(progress):
+        return run_puzzle_agent(split, agent, model, config, attempts, tasks_per_template, seed, backend,
+                                templates=template or None, progress=progress)
     result = evaluate(run, f"puzzles {split}", out)
-    emit(result, as_json, [
+    emit(result, as_json, puzzle_lines(result, split, agent, attempts, seed))
+
+
+def puzzle_lines(result: dict, split: str, agent: str, attempts: int, seed: int) -> list[str]:
+    """The human-readable summary of a puzzles-v0 run (``eval puzzles``, ``plan --task puzzles-v0``)."""
+    return [
         f"puzzles-v0 {split}, agent {agent}, {result['tasks']} tasks, {attempts} attempts, seed {seed}",
         f"AUCCESS {result['auccess']:.3f}; first-attempt success {100 * result['first_attempt_success']:.1f}%; "
         f"solved within {attempts}: {100 * result['solved']:.1f}%",
         *(f"  {name:20s} AUCCESS {row['auccess']:.3f}  first {100 * row['first_attempt_success']:5.1f}%  "
           f"solved {100 * row['solved']:5.1f}%  ({row['n']} tasks)" for name, row in result["per_template"].items()),
-    ])
+    ]
 
 
 @app.command("predict")

@@ -12,6 +12,10 @@ import typer
 from ._common import check_out, emit, json_option, pct, progress
 
 TaskSet = Literal["stack-physics-v0", "planbench-bw"]
+PlanTaskSet = Literal["stack-physics-v0", "planbench-bw", "puzzles-v0"]
+PUZZLE_AGENTS = {"random": "random", "cem+wm": "cem+wm", "llm+wm": "llm+cem"}
+"""``foretell plan --task puzzles-v0``: planner -> puzzle agent (``llm+wm``: LLM proposals seed CEM on the
+world model, docs/planners.md)."""
 PlannerName = Literal["llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert"]
 LLMKind = Literal["local", "openai", "transformers", "replay"]
 
@@ -58,8 +62,10 @@ _DECIDE = {  # how each decision is made, in both commands
 
 
 def plan(
-    task: TaskSet = typer.Option("stack-physics-v0", help="Task set."),
-    split: str = typer.Option("test", help="Task split (see docs/planning-tasks.md)."),
+    task: PlanTaskSet = typer.Option("stack-physics-v0", help="Task set (puzzles-v0: planners random, cem+wm, "
+                                                               "llm+wm; scored by AUCCESS)."),
+    split: str = typer.Option("test", help="Task split (see docs/planning-tasks.md; puzzles-v0: test means "
+                                           "heldout)."),
     planner: PlannerName = typer.Option("llm+wm", help="Planner variant."),
     llm: LLMKind = _LLM["llm"],
     llm_model: str = _LLM["llm_model"],
@@ -67,7 +73,8 @@ def plan(
     llm_replay: Path = _LLM["llm_replay"],
     world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
                                      help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
-    episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split)."),
+    episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split; puzzles-v0: the first "
+                                                 "ceil(N / templates) of each template)."),
     seed: int = typer.Option(0, min=0, help="Seeds the LLM's sampling, the world model's noise and search."),
     candidates: int = typer.Option(6, min=1, help="Plans the LLM proposes per round (K)."),
     samples: int = typer.Option(8, min=1, help="World-model samples per plan (S)."),
@@ -86,6 +93,10 @@ def plan(
     from foretell.planners.tasks import load_tasks
 
     check_out(None if out is None else out / "summary.json")
+    if task == "puzzles-v0":
+        _plan_puzzles(split, planner, _llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
+                      episodes, seed, out, resume, video, as_json)
+        return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search)
     tasks = load_tasks(task, split, limit=episodes)
@@ -99,6 +110,47 @@ def plan(
         f"{summary['llm_completion_tokens']} completion; verifier calls {summary['verifier_calls']}; "
         f"wall {summary['wall_s']:.0f} s",
     ])
+
+
+def _plan_puzzles(split: str, planner: str, llm: dict, world_model: Path | None, episodes: int, seed: int,
+                  out: Path | None, resume: bool, video: Path | None, as_json: bool) -> None:
+    """``foretell plan --task puzzles-v0``: the puzzle agents through the benchmark's own harness, with
+    the default search settings (``foretell eval puzzles`` sets them)."""
+    import math
+
+    from foretell.envs.puzzles.benchmark import task_set
+    from foretell.planners.puzzles import PuzzleSolverConfig, run_puzzle_agent
+    from foretell.runtime import atomic_write_json
+
+    from .eval import puzzle_lines
+
+    if planner not in PUZZLE_AGENTS:
+        raise ValueError(f"puzzles-v0 runs the planners {', '.join(PUZZLE_AGENTS)} (llm+wm: LLM proposals seed a CEM "
+                         f"search on the world model), not {planner!r}")
+    if resume or video is not None:
+        raise ValueError("--resume and --video apply to stack-physics-v0 and planbench-bw; a puzzles-v0 run is one "
+                         "call of the benchmark harness")
+    split = {"test": "heldout"}.get(split, split)
+    templates = {t.template for t in task_set(split)}
+    agent, model, backend = PUZZLE_AGENTS[planner], None, None
+    if agent != "random":
+        from foretell.worldmodel import load
+
+        if world_model is None:
+            raise ValueError(f"planner {planner} needs --world-model RUN (a passive model trained on puzzle attempts)")
+        model = load(world_model, kind="object")
+    if agent == "llm+cem":
+        from foretell.planners import make_backend
+
+        backend = make_backend(**llm, record=None if out is None else out / "llm.jsonl")
+    result = run_puzzle_agent(split, agent, model, PuzzleSolverConfig(),
+                              tasks_per_template=math.ceil(episodes / len(templates)), seed=seed, llm=backend,
+                              progress=progress(f"plan {planner} puzzles-v0"))
+    result["success_rate"] = result["first_attempt_success"]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "summary.json", result)
+    emit(result, as_json, puzzle_lines(result, split, agent, result.get("attempts", 100), seed))
 
 
 @bench_app.command("plan")

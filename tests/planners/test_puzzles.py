@@ -178,3 +178,34 @@ def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
     assert out["agent"] == "cem+wm" and out["templates"] == ["drop_dominoes"] and out["tasks"] == 1
     missing = CliRunner().invoke(app, ["eval", "puzzles", "--agent", "cem+wm"])
     assert missing.exit_code == 2 and "needs --world-model" in missing.output
+
+
+def test_plan_cli_runs_puzzles_through_the_benchmark_harness(tiny_model, tmp_path, monkeypatch):
+    """``foretell plan --task puzzles-v0``: test split -> heldout, llm+wm -> the llm+cem agent, a summary
+    written atomically; stack-physics-only options and other planners are refused in one line."""
+    from typer.testing import CliRunner
+
+    import foretell.planners.puzzles as puzzles
+    from foretell.cli import app
+
+    calls = []
+
+    def fake_harness(split, agent, model, config, attempts=100, tasks_per_template=None, seed=0, llm=None,
+                     templates=None, progress=None):
+        calls.append((split, agent, model is not None, tasks_per_template, llm is not None))
+        return {"benchmark": "puzzles-v0", "split": split, "agent": agent, "attempts": attempts, "tasks": 1,
+                "auccess": 0.5, "first_attempt_success": 0.0, "solved": 1.0, "per_template": {}}
+
+    monkeypatch.setattr(puzzles, "run_puzzle_agent", fake_harness)
+    tiny_model.save_pretrained(tmp_path / "wm")
+    result = CliRunner().invoke(app, ["plan", "--task", "puzzles-v0", "--planner", "cem+wm", "--world-model",
+                                      str(tmp_path / "wm"), "--episodes", "1", "--out", str(tmp_path / "run"),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("heldout", "cem+wm", True, 1, False)]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["auccess"] == 0.5
+    for args, message in [(["--planner", "llm+sim"], "puzzles-v0 runs the planners"),
+                          (["--planner", "cem+wm"], "needs --world-model"),
+                          (["--planner", "random", "--resume"], "--resume and --video apply")]:
+        bad = CliRunner().invoke(app, ["plan", "--task", "puzzles-v0", *args])
+        assert bad.exit_code != 0 and message in bad.output, bad.output
