@@ -86,7 +86,8 @@ class WindowSet:
     def statistics(self, seed: int = 0, skill_prior: bool = False,
                    velocity_prior: bool = False) -> dict[str, list[float]]:
         """Per-feature normalisation statistics (``ObjectDiffusionModel``'s ``stats``), over real
-        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``; ``skill_prior``
+        objects of at most ``STATS_MAX_WINDOWS`` windows chosen with ``seed``, and the range of every
+        property over those objects (``property_min``, ``property_max``); ``skill_prior``
         (``velocity_prior``): the targets' displacements are taken from the commanded
         (constant-velocity) ones, as that model predicts them."""
         if skill_prior and self.action_kind != "skill":
@@ -113,6 +114,12 @@ class WindowSet:
             _accumulate(sums, "target", target, keep[:, None, :, None])
             _accumulate(sums, "anchor", anchor_features(last)[:, None], keep[:, None, :, None])
             _accumulate(sums, "property", b["properties"].double()[:, None], keep[:, None, :, None])
+            real = b["properties"].double()[b["mask"].bool()]  # (M, P): real objects only
+            if len(real):
+                low, high = real.min(dim=0).values, real.max(dim=0).values
+                ranges = sums.get("property_range")
+                sums["property_range"] = (low, high) if ranges is None else \
+                    (torch.minimum(ranges[0], low), torch.maximum(ranges[1], high))
             if self.action_kind == "vector":
                 acts = b["actions"].double().reshape(-1, 1, 1, b["actions"].shape[-1])  # (B*H, 1, 1, A)
                 _accumulate(sums, "action", acts, torch.ones(len(acts), 1, 1, 1))
@@ -120,6 +127,8 @@ class WindowSet:
         for name, size in stat_sizes(self.history, self.horizon, self.property_dim, self.action_kind).items():
             mean, std = _moments(sums.get(name), size, name)
             stats[f"{name}_mean"], stats[f"{name}_std"] = mean, std
+        if "property_range" in sums and self.property_dim:
+            stats["property_min"], stats["property_max"] = (v.tolist() for v in sums["property_range"])
         return stats
 
 

@@ -138,6 +138,11 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             (``geometry.constant_velocity_displacement``), which is also an input: free flight
             and rolling are the prior, the network learns gravity, contact and friction on top.
             ``foretell train world --velocity-prior``; off by default.
+        clamp_properties: clamp the properties the network reads to the range seen in training
+            (``stats["property_min"]``, ``["property_max"]``; models trained before 2026-11-30 have
+            none and are not clamped): a held-out scene's heavier or grippier objects are read
+            as the heaviest or grippiest the model knows rather than extrapolated. The commanded
+            placement (``skill_prior``) still uses the true sizes. On by default.
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
             ``stat_sizes`` (history, anchor, target, property, action); None means identity (untrained).
     """
@@ -147,7 +152,7 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
                  hidden_dim: int = 128, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
                  sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 20.0, rho: float = 7.0,
                  p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, skill_prior: bool = False,
-                 stats: dict | None = None, velocity_prior: bool = False) -> None:
+                 stats: dict | None = None, velocity_prior: bool = False, clamp_properties: bool = True) -> None:
         super().__init__()
         for name, value in (("history", history), ("horizon", horizon), ("property_dim", property_dim),
                             ("num_layers", num_layers), ("num_heads", num_heads)):
@@ -163,7 +168,14 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         if velocity_prior and action_kind == "skill":
             raise ValueError("velocity_prior applies to per-frame data (action kinds 'none', 'vector'); skill "
                              "frames are settled scenes seconds apart: use skill_prior")
+        stats = dict(stats or {})
+        ranges = [stats.pop(key, None) for key in ("property_min", "property_max")]
         register_stats(self, stats, stat_sizes(history, horizon, property_dim, action_kind))
+        if any(r is not None for r in ranges) and not all(r is not None and len(r) == property_dim for r in ranges):
+            raise ValueError(f"statistics property_min and property_max need {property_dim} values each")
+        low, high = ((torch.tensor(r, dtype=torch.float32) if r is not None else None) for r in ranges)
+        self.register_buffer("_property_low", low, persistent=False)
+        self.register_buffer("_property_high", high, persistent=False)
         d = hidden_dim
         self.history_in = nn.Linear(FEATURE_DIM, d)
         self.future_in = nn.Linear(FEATURE_DIM, d)
@@ -207,7 +219,10 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             props = torch.zeros(b, n, cfg.property_dim, device=history.device)
             known = torch.zeros(b, device=history.device)
         else:
-            props = (properties.float() - self._property_mean) / self._property_std  # (B, N, P)
+            props = properties.float()
+            if cfg.clamp_properties and self._property_low is not None:
+                props = torch.maximum(torch.minimum(props, self._property_high), self._property_low)
+            props = (props - self._property_mean) / self._property_std  # (B, N, P)
             known = (torch.ones(b, device=history.device) if properties_known is None
                      else properties_known.float())
         props = props * known[:, None, None]  # unknown properties are zeros plus a flag

@@ -168,7 +168,8 @@ def command_config(out: str | Path, resume: bool, **given: Any) -> TrainConfig:
     for key, value in given.items():
         if value is None:
             continue
-        if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior", "velocity_prior"):
+        if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior", "velocity_prior",
+                   "clamp_properties"):
             model[key] = value
         else:
             base[key] = value

@@ -167,6 +167,23 @@ def test_bad_config_is_refused():
         model.sample(random_states(1, 2, 2), None, torch.ones(1, 2, dtype=torch.bool))
 
 
+def test_properties_outside_the_training_range_are_read_at_its_edge():
+    low, high = [0.0] * 14, [1.0] * 14
+    low[10], high[10] = 0.05, 0.25  # mass, as in space A
+    stats = {"property_min": low, "property_max": high}
+    history, mask = random_states(1, 2, 2), torch.ones(1, 2, dtype=torch.bool)
+    heavy, edge = torch.zeros(1, 2, 14), torch.zeros(1, 2, 14)
+    heavy[..., 10], edge[..., 10] = 0.6, 0.25
+    model = ObjectDiffusionModel(**TINY_MODEL, stats=stats)
+    assert torch.equal(model.condition(history, heavy, mask, None)["objects"],
+                       model.condition(history, edge, mask, None)["objects"])
+    free = ObjectDiffusionModel(**TINY_MODEL, stats=stats, clamp_properties=False)
+    assert not torch.equal(free.condition(history, heavy, mask, None)["objects"],
+                           free.condition(history, edge, mask, None)["objects"])
+    with pytest.raises(ValueError, match="property_min and property_max"):
+        ObjectDiffusionModel(**TINY_MODEL, stats={"property_min": low})
+
+
 def test_quaternion_matrix_round_trip_including_half_turns():
     angles = torch.tensor([0.0, 0.3, math.pi / 2, math.pi - 1e-4, math.pi])
     axes = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, -2, 3]]),
