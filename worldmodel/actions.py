@@ -135,6 +135,13 @@ def encode_skill(skill: dict[str, Any] | str | None, object_names: list[str]) ->
     return out
 
 
+def skill_rows(skill: dict[str, Any], names: list[str]) -> tuple[str, int | None, int | None]:
+    """A skill's name, object row and target row (-1: the table; None: no object or target), read
+    as ``encode_skill`` reads it (names or the env's index form)."""
+    name, obj, target, *_ = _read_skill(skill, names)
+    return name, obj, target
+
+
 def _read_skill(skill: dict[str, Any], names: list[str]) -> tuple:
     """(name, object row, target row (-1 table), dx, dy, direction degrees, distance)."""
     raw = skill.get("skill")

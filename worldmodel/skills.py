@@ -21,6 +21,12 @@ recorded state after the step with ``readouts.goal_stable``; the derivation agre
 on feasible steps at the rate reported as ``derived_truth_agreement``. ``declare_infeasible``
 steps move nothing and are not scored.
 
+**Placements**, the question a planner's verifier answers most: for every ``pick_place`` onto an
+object, does the moved object end resting on its target with the scene still? Truth from the
+recorded state after the step, the prediction from the same samples (``support`` with the same
+touching gap), reported per target shape (``placements``), since that is where held-out physics
+differs (nothing stays on a ball).
+
     foretell eval skills --model runs/wm/skill-A --data runs/data/skills-B-test --json
 """
 
@@ -38,9 +44,9 @@ from foretell.data import EpisodeFile, read_meta
 from foretell.data.schema import EPISODE_DIR, episode_name
 from foretell.metrics import binary_metrics, majority_baseline
 
-from .actions import encode_skill
+from .actions import encode_skill, skill_rows
 from .object_diffusion import ObjectDiffusionModel
-from .readouts import goal_stable
+from .readouts import goal_stable, still, support
 
 SKILL_TOLERANCE = 0.02
 """m, touching gap of the support read-out on *predicted* states (5 mm on simulated ones): chosen
@@ -95,12 +101,33 @@ def _truth(step: dict, state: np.ndarray) -> bool:
     return bool(goal_stable(state[:n], step["goal"], step["objects"], step["mask"][:n]))
 
 
+def placement(step: dict) -> tuple[int, int] | None:
+    """(object row, target row) of a step that puts an object on another object; None otherwise."""
+    action = step["action"]
+    if not isinstance(action, dict):
+        return None
+    name, obj, target = skill_rows(action, step["names"])
+    if name != "pick_place" or target is None or target < 0 or obj == target:
+        return None
+    return obj, target
+
+
+def placement_stays(states: np.ndarray, step: dict, tolerance: float | None = None) -> np.ndarray:
+    """Does the placed object rest on its target with everything still? states ``(..., 6, 13)`` -> ``(...,)``."""
+    obj, target = placement(step)
+    n = len(step["objects"])
+    on, _ = support(states[..., :n, :], step["objects"], step["mask"][:n], tolerance)
+    return on[..., obj, target] & still(states[..., :n, :], step["mask"][:n])
+
+
 @torch.no_grad()
 def predict_steps(model: ObjectDiffusionModel, steps: Sequence[dict], num_samples: int = 16, num_steps: int = 4,
-                  seed: int = 0, batch_size: int = 256, tolerance: float | None = SKILL_TOLERANCE) -> np.ndarray:
+                  seed: int = 0, batch_size: int = 256, tolerance: float | None = SKILL_TOLERANCE,
+                  stays: np.ndarray | None = None) -> np.ndarray:
     """p(goal holds and still after the step) of every step ``(len(steps),)``: the skill model's
     S samples, batched across steps and episodes (each episode's objects and goal read them);
-    ``tolerance``: the touching gap of the support read-out on predicted states."""
+    ``tolerance``: the touching gap of the support read-out on predicted states. ``stays``: if
+    given ``(len(steps),)``, filled with p(``placement_stays``) for placements (NaN elsewhere)."""
     cfg = model.config
     if cfg.action_kind != "skill":
         raise ValueError(f"skill outcomes need a skill model (action_kind 'skill'), got {cfg.action_kind!r}")
@@ -120,6 +147,25 @@ def predict_steps(model: ObjectDiffusionModel, steps: Sequence[dict], num_sample
             n = len(s["objects"])
             out[start + i] = goal_stable(samples[i, :, :n], s["goal"], s["objects"], s["mask"][:n],
                                          tolerance).mean()
+            if stays is not None:
+                stays[start + i] = placement_stays(samples[i], s, tolerance).mean() if placement(s) else np.nan
+    return out
+
+
+def _placement_scores(steps: Sequence[dict], stays: np.ndarray) -> dict:
+    """Per target shape (and ``all``): how many placements, the share that stayed, and the model's
+    ``binary_metrics`` on them."""
+    rows = [i for i, s in enumerate(steps) if placement(s)]
+    truth = {i: bool(placement_stays(steps[i]["after"], steps[i])) for i in rows}
+    groups: dict[str, list[int]] = {"all": rows}
+    for i in rows:
+        groups.setdefault(steps[i]["objects"][placement(steps[i])[1]].shape, []).append(i)
+    out = {}
+    for shape, idx in sorted(groups.items()):
+        if not idx:
+            continue
+        y = np.array([truth[i] for i in idx])
+        out[shape] = {"n": len(idx), "stay_rate": float(y.mean()), "model": binary_metrics(stays[idx], y)}
     return out
 
 
@@ -175,7 +221,8 @@ def evaluate_skill_outcomes(model: ObjectDiffusionModel, data_dirs: Sequence[str
         truth = np.where(feasible, reward, derived)
         before = np.array([_truth(s, s["history"][-1]) for s in steps])
         start = time.perf_counter()
-        probs = predict_steps(model, steps, num_samples, num_steps, seed, tolerance=tolerance)
+        stays = np.full(len(steps), np.nan)
+        probs = predict_steps(model, steps, num_samples, num_steps, seed, tolerance=tolerance, stays=stays)
         wall = time.perf_counter() - start
         entry = {"steps": len(steps), "episodes": len({s["source"] for s in steps}),
                  "positive_rate": float(truth.mean()), "feasible_steps": int(feasible.sum()),
@@ -185,6 +232,7 @@ def evaluate_skill_outcomes(model: ObjectDiffusionModel, data_dirs: Sequence[str
                  "majority": majority_baseline(truth), "persistence": binary_metrics(before.astype(float), truth)}
         if simulator:
             entry["simulator"] = binary_metrics(simulate_steps(steps, seed), truth)
+        entry["placements"] = _placement_scores(steps, stays)
         results[str(path)] = entry
     return {"num_samples": num_samples, "num_steps": num_steps, "seed": seed, "tolerance": tolerance,
             "datasets": results}

@@ -260,6 +260,9 @@ def eval_skills(
         lines += [f"  {name:12s} accuracy {pct(r[name]['accuracy'])}  AUROC {_score(r[name]['auroc'])}  "
                   f"Brier {r[name]['brier']:.3f}  ECE {r[name]['ece']:.3f}"
                   for name in ("model", "persistence", "majority", "simulator") if name in r]
+        lines += [f"  placements on {shape:9s} n {p['n']:5d}  stay {p['stay_rate']:.3f}  model accuracy "
+                  f"{pct(p['model']['accuracy'])}  precision {_score(p['model'].get('precision'))}  recall "
+                  f"{_score(p['model'].get('recall'))}" for shape, p in r.get("placements", {}).items()]
     emit(result, as_json, lines)
 
 

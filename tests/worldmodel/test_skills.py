@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from foretell.cli import app
 from foretell.worldmodel import ObjectDiffusionModel
-from foretell.worldmodel.skills import evaluate_skill_outcomes, predict_steps, read_skill_steps
+from foretell.worldmodel.skills import evaluate_skill_outcomes, placement, predict_steps, read_skill_steps
 
 from .conftest import randomise
 
@@ -33,6 +33,11 @@ def test_evaluate_end_to_end(skills_dataset, tmp_path):
         assert {"accuracy", "auroc", "brier", "ece"} <= set(r[name])
         assert 0.0 <= r[name]["accuracy"] <= 1.0
     assert r["simulator"]["accuracy"] >= 0.5
+    placements = r["placements"]  # per target shape: the planner's question
+    count = sum(placement(s) is not None for s in read_skill_steps(skills_dataset))
+    assert placements["all"]["n"] == count > 0
+    assert sum(v["n"] for shape, v in placements.items() if shape != "all") == count
+    assert placements["all"]["stay_rate"] >= 0.5  # the expert's placements mostly stay
     probs = predict_steps(model, read_skill_steps(skills_dataset), num_samples=3, seed=1)
     again = predict_steps(model, read_skill_steps(skills_dataset), num_samples=3, seed=1)
     assert ((probs >= 0) & (probs <= 1)).all() and np.array_equal(probs, again)
