@@ -23,7 +23,9 @@ that what the skill was for actually happened (the object rests where it was put
 still). If it did not, it replans from what actually happened, and remembers the failure: the
 history the LLM reads says the placement did not stay, and while the target rests where it did
 then, no candidate plan may try that placement again (the verifier, a learned model above all,
-can be wrong where the real scene has just answered). Model text is parsed as JSON and
+can be wrong where the real scene has just answered). The steps of the chosen plan that were not
+executed seed the next decision's search (the warm start of receding-horizon control), so a plan
+found once is not lost to one failed step. Model text is parsed as JSON and
 validated against the scene (``plans.parse_plan``); it is never executed as code.
 """
 
@@ -173,6 +175,7 @@ class Planner:
             expert = BlockStackExpert(env.unwrapped) if self.config.planner == "expert" else None
             history: list[str] = []
             failed: set[tuple[str, str, str | None]] = set()  # (object, target, what the target rested on)
+            remainder: list[dict] = []  # the last plan's steps not executed: the next search's warm start
             done = False
             one_step = self.config.planner in ("expert", "random")  # one action per decision
             for decision_index in range(task.max_steps if one_step else self.config.max_decisions):
@@ -185,14 +188,16 @@ class Planner:
                 elif self.config.planner == "random":
                     decision = Decision(1, 1, None, [random_action(env.unwrapped, rng)])
                 elif self.config.planner == "cem+wm":
-                    plan, p = cem_plan(env, self.verifier, rng, exclude=_blocked(env, failed))
+                    plan, p = cem_plan(env, self.verifier, rng, seeds=[remainder] if remainder else (),
+                                       exclude=_blocked(env, failed))
                     decision = Decision(1, 1, p, plan)
                 else:
-                    decision = self._decide(env, history, decision_index, rng, _blocked(env, failed))
+                    decision = self._decide(env, history, decision_index, rng, _blocked(env, failed), remainder)
                 decisions.append(decision)
                 if not decision.plan:
                     break
-                for action in decision.plan:
+                for executed, action in enumerate(decision.plan, start=1):
+                    remainder = [a for a in decision.plan[executed:] if a.get("skill") == "pick_place"]
                     support = symbolic_state(env).get(action.get("target")) if action.get("skill") == "pick_place" \
                         else None
                     *_, terminated, truncated, info = env.step(action)
@@ -216,9 +221,10 @@ class Planner:
 
     # ------------------------------------------------------------------ one decision
     def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator,
-                blocked: set[tuple[str, str]] = frozenset()) -> Decision:
+                blocked: set[tuple[str, str]] = frozenset(), warm: list[dict] = ()) -> Decision:
         """Propose, verify and choose one plan (the LLM variants); plans with a ``blocked``
-        (object, target) placement (one that failed in this scene) are rejected."""
+        (object, target) placement (one that failed in this scene) are rejected; ``warm``: the
+        previous plan's unexecuted steps, one more seed of the search."""
         base = env.unwrapped
         names, goal = list(base.object_names), base.goal
         on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
@@ -228,6 +234,8 @@ class Planner:
         proposals = valid_total = 0
         best: tuple[tuple, list[dict]] | None = None  # (rank key, plan)
         pool: dict[str, list[dict]] = {}  # every acting plan the LLM proposed: the search's seeds
+        if warm:
+            pool[_key(list(warm))] = list(warm)
         declared_seen = False
         for round_index in range(self.config.rounds):
             prompt = build_prompt(base.instruction, scene_text, history, feedback)

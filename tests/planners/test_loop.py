@@ -243,3 +243,26 @@ def test_a_failed_placement_is_remembered_and_not_tried_again():
     assert not result.success and len(result.decisions) == 2 and result.decisions[1].plan == []
     assert f"{cube} on {ball} was tried and did not stay" in result.decisions[1].feedback[0]
     assert "(it did not stay)" in llm.prompts[-1]
+
+
+def test_the_unexecuted_rest_of_a_plan_seeds_the_next_search(tiny_skill_model, monkeypatch):
+    """Receding-horizon warm start: when a step fails, the steps not executed are the next search's seed."""
+    import foretell.planners.loop as loop
+
+    task = next(t for t in load_tasks("stack-physics-v0", "test") if t.feasible
+                and any(o["shape"] == "ball" for o in t.options["objects"]))
+    objects = task.options["objects"]
+    ball = next(o["name"] for o in objects if o["shape"] == "ball")
+    cube, other = [o["name"] for o in objects if o["shape"] != "ball"][:2]
+    rest = {"skill": "pick_place", "object": other, "target": cube, "dx": 0.0, "dy": 0.0}
+    seen = []
+
+    def fake_search(env, verifier, rng, seeds=(), exclude=()):
+        seen.append([list(s) for s in seeds])
+        return [{"skill": "pick_place", "object": cube, "target": ball, "dx": 0.0, "dy": 0.0}, rest], 0.9
+
+    monkeypatch.setattr(loop, "cem_plan", fake_search)
+    config = PlannerConfig(planner="cem+wm", samples=2, sampling_steps=1, max_decisions=2)
+    result = Planner(config, None, tiny_skill_model).run(task)
+    assert seen[0] == [] and seen[1] == [[rest]]  # the cube fell off the ball; its plan's rest is kept
+    assert result.actions[0] == f"pick_place({cube}, {ball})"
