@@ -1,6 +1,7 @@
 """Local LLM speed: load time (cold conversion or warm cache), grammar compile time, and tokens/s for
 n = 1, 4, 8 candidates, constrained (JSON schema of the scene's names) and unconstrained, on the
-planner's own few-shot prompt. Prints one line per case and writes JSON.
+planner's own few-shot prompt, and the prompt's prefill with and without the shared-prefix cache (a
+second planner prompt for another scene after the first). Prints one line per case and writes JSON.
 
     python benchmarks/llm.py --dtype float32 --n 1,4,8 --out runs/bench/llm.json
 
@@ -63,9 +64,36 @@ def main() -> None:
             print(f"{row['case']:>13} n={n}: {tokens} tokens, {seconds:.1f} s wall ({row['tokens_per_s']:.1f} tok/s), "
                   f"{row['cpu_s']:.1f} s CPU, {row['valid_plans']}/{n} valid plans, load {row['load_avg']:.1f}",
                   flush=True)
+    rows += prefill_rows(backend, prompt)
     if args.out:
         atomic_write_json(args.out, {"date": datetime.now(timezone.utc).isoformat(), "dtype": args.dtype,
                                      "cpus": os.cpu_count(), "rows": rows})
+
+
+def prefill_rows(backend, prompt: str) -> list[dict]:
+    """Prefill of a second planner prompt (another instruction, the same few-shot header) from scratch,
+    then with the prefix it shares with the first prompt kept (``TransformersBackend._prefill``)."""
+    import torch
+
+    other = prompt.replace("Stack the red cube, the green ball and the yellow cube on the blue plate.",
+                           "Put the yellow cube on the red cube.")
+    ids = [backend.tokenizer(p, return_tensors="pt").input_ids for p in (prompt, other)]
+    rows = []
+    for case in ("prefill, no cache", "prefill, shared prefix kept"):
+        backend._prefix = backend._last_ids = None
+        if case.endswith("kept"):
+            with torch.inference_mode():
+                backend._prefill(ids[0])  # the previous call: its prompt's ids are remembered
+                backend._prefill(ids[1])  # the first call sharing the header keeps it
+        start, cpu = time.perf_counter(), time.process_time()
+        with torch.inference_mode():
+            backend._prefill(ids[1])
+        kept = 0 if backend._prefix is None else len(backend._prefix[0])
+        rows.append({"case": case, "prompt_tokens": int(ids[1].shape[1]), "kept_tokens": kept if case.endswith("kept")
+                     else 0, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu})
+        print(f"{case}: {rows[-1]['prompt_tokens']} tokens ({rows[-1]['kept_tokens']} kept), "
+              f"{rows[-1]['wall_s']:.2f} s wall, {rows[-1]['cpu_s']:.2f} s CPU", flush=True)
+    return rows
 
 
 if __name__ == "__main__":
