@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -221,7 +222,7 @@ class Planner:
 
     # ------------------------------------------------------------------ one decision
     def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator,
-                blocked: set[tuple[str, str]] = frozenset(), warm: list[dict] = ()) -> Decision:
+                blocked: Collection[tuple[str, str]] = frozenset(), warm: Sequence[dict] = ()) -> Decision:
         """Propose, verify and choose one plan (the LLM variants); plans with a ``blocked``
         (object, target) placement (one that failed in this scene) are rejected; ``warm``: the
         previous plan's unexecuted steps, one more seed of the search."""
