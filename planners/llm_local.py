@@ -298,7 +298,7 @@ class TransformersBackend(LLMBackend):
     def _prefill(self, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, object]:
         """Run the prompt (1, P) into a fresh KV cache; the last position's hidden state (1, H) and the cache.
 
-        The planner's prompts share a long few-shot prefix (~900 of ~1,100 tokens) and differ in the
+        The planner's prompts share a long few-shot prefix (~800 of ~1,090 tokens) and differ in the
         scene and notes at the end. The longest token prefix shared with the previous call's prompt
         (at least ``MIN_SHARED_PREFIX`` tokens) is run once and its cache kept; a later prompt that
         starts with exactly those tokens copies that cache and runs only the rest. Running the

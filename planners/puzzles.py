@@ -24,13 +24,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from foretell.envs.puzzles.core import AGENT, ON_TABLE_MARGIN, PuzzleFamily, PuzzleTask
 from foretell.envs.sim.passive import PassiveSim
-from foretell.worldmodel import ObjectDiffusionModel, shapes_touch
+from foretell.worldmodel import ObjectDiffusionModel, load, shapes_touch
 from foretell.worldmodel.ocp_model import rollout
 
 AGENTS = ("cem+wm", "llm+cem")
@@ -361,6 +362,28 @@ def evaluate_world_model(split: str, agent: str, model: ObjectDiffusionModel,
     return result
 
 
+def puzzle_agent_inputs(agent: str, world_model: str | Path | None = None, llm: dict | None = None,
+                        record: str | Path | None = None) -> tuple[ObjectDiffusionModel | None, object]:
+    """What a puzzle agent needs, loaded: the world model from its run folder (``cem+wm``,
+    ``llm+cem``) and the LLM backend from a ``make_backend`` spec (``llm+cem``; calls appended to
+    ``record``). ``random`` needs neither.
+
+    Raises:
+        ValueError: a world-model agent without ``world_model``.
+    """
+    model = backend = None
+    if agent != "random":
+        if world_model is None:
+            raise ValueError(f"puzzle agent {agent} needs --world-model RUN (a passive model trained on puzzle "
+                             "attempts)")
+        model = load(world_model, kind="object")
+    if agent == "llm+cem":
+        from .backends import make_backend
+
+        backend = make_backend(**(llm or {"kind": "local"}), record=record)
+    return model, backend
+
+
 def run_puzzle_agent(split: str, agent: str, world_model: ObjectDiffusionModel | None = None,
                      config: PuzzleSolverConfig | None = None, attempts: int = 100,
                      tasks_per_template: int | None = None, seed: int = 0, llm=None,
@@ -379,7 +402,6 @@ def run_puzzle_agent(split: str, agent: str, world_model: ObjectDiffusionModel |
     if agent not in AGENTS:
         raise ValueError(f"unknown puzzle agent {agent!r}; valid: random, {', '.join(AGENTS)}")
     if world_model is None:
-        raise ValueError(f"puzzle agent {agent} needs a world model (--world-model RUN: a passive model trained on "
-                         "puzzle attempts)")
+        raise ValueError(f"puzzle agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
     return evaluate_world_model(split, agent, world_model, config, attempts, tasks_per_template, seed, llm,
                                 templates=templates, progress=progress)

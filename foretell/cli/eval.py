@@ -161,20 +161,10 @@ def eval_puzzles(
     as_json: bool = json_option(),
 ) -> None:
     """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
-    from foretell.planners.puzzles import PuzzleSolverConfig, run_puzzle_agent
+    from foretell.planners.puzzles import PuzzleSolverConfig, puzzle_agent_inputs, run_puzzle_agent
 
     check_out(out)
-    if agent != "random" and world_model is None:
-        raise ValueError(f"--agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
-    model = backend = None
-    if world_model is not None and agent != "random":
-        from foretell.worldmodel import load
-
-        model = load(world_model, kind="object")
-    if agent == "llm+cem":
-        from foretell.planners import make_backend
-
-        backend = make_backend(llm, record=llm_record)
+    model, backend = puzzle_agent_inputs(agent, world_model, {"kind": llm}, llm_record)
     config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
                                 samples=samples, frames=frames, refits=refits)
 

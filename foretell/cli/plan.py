@@ -119,7 +119,7 @@ def _plan_puzzles(split: str, planner: str, llm: dict, world_model: Path | None,
     import math
 
     from foretell.envs.puzzles.benchmark import task_set
-    from foretell.planners.puzzles import PuzzleSolverConfig, run_puzzle_agent
+    from foretell.planners.puzzles import PuzzleSolverConfig, puzzle_agent_inputs, run_puzzle_agent
     from foretell.runtime import atomic_write_json
 
     from .eval import puzzle_lines
@@ -132,17 +132,8 @@ def _plan_puzzles(split: str, planner: str, llm: dict, world_model: Path | None,
                          "call of the benchmark harness")
     split = {"test": "heldout"}.get(split, split)
     templates = {t.template for t in task_set(split)}
-    agent, model, backend = PUZZLE_AGENTS[planner], None, None
-    if agent != "random":
-        from foretell.worldmodel import load
-
-        if world_model is None:
-            raise ValueError(f"planner {planner} needs --world-model RUN (a passive model trained on puzzle attempts)")
-        model = load(world_model, kind="object")
-    if agent == "llm+cem":
-        from foretell.planners import make_backend
-
-        backend = make_backend(**llm, record=None if out is None else out / "llm.jsonl")
+    agent = PUZZLE_AGENTS[planner]
+    model, backend = puzzle_agent_inputs(agent, world_model, llm, None if out is None else out / "llm.jsonl")
     result = run_puzzle_agent(split, agent, model, PuzzleSolverConfig(),
                               tasks_per_template=math.ceil(episodes / len(templates)), seed=seed, llm=backend,
                               progress=progress(f"plan {planner} puzzles-v0"))
