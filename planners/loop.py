@@ -69,6 +69,10 @@ class PlannerConfig:
         max_decisions: decisions (each may propose, verify and act) per episode.
         search: (``llm+wm``, ``llm+sim``) when no LLM plan reaches ``accept``, search on the
             verifier seeded by the LLM's plans.
+        arrange: the search asks the verifier which arrangements satisfying the goal can stand
+            (``arrange.plan_arrangements``): their move plans seed it, and it declares the goal
+            infeasible only when none is likely to stand (False: the ablation, which declares
+            whenever the search finds nothing).
         seed: seeds the LLM sampling, the world model's noise and the search.
     """
 
@@ -83,6 +87,7 @@ class PlannerConfig:
     max_tokens: int = 192
     max_decisions: int = 6
     search: bool = True
+    arrange: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -190,7 +195,7 @@ class Planner:
                     decision = Decision(1, 1, None, [random_action(env.unwrapped, rng)])
                 elif self.config.planner == "cem+wm":
                     plan, p = cem_plan(env, self.verifier, rng, seeds=[remainder] if remainder else (),
-                                       exclude=_blocked(env, failed))
+                                       exclude=_blocked(env, failed), arrange=self.config.arrange)
                     decision = Decision(1, 1, p, plan)
                 else:
                     decision = self._decide(env, history, decision_index, rng, _blocked(env, failed), remainder)
@@ -279,7 +284,8 @@ class Planner:
                 break
             feedback += [why for why in dict.fromkeys(scores.why[int(c)] for c in order[:3]) if why]
         if self.verifier is not None and self.config.search and (best is None or best[0][0] < self.config.accept):
-            plan, p = cem_plan(env, self.verifier, rng, seeds=list(pool.values()), exclude=blocked)
+            plan, p = cem_plan(env, self.verifier, rng, seeds=list(pool.values()), exclude=blocked,
+                               arrange=self.config.arrange)
             return Decision(proposals, valid_total, p, plan, feedback, searched=True)
         if best is None:
             return Decision(proposals, valid_total, None, [{"skill": "declare_infeasible"}] if declared_seen else [],

@@ -16,6 +16,8 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from .arrange import DECLARE_BELOW, plan_arrangements
+
 TABLE_SPOTS = ((0.14, 0.14), (0.14, -0.14), (-0.14, 0.14), (-0.14, -0.14))
 """Table positions (m) search may put an object on: near the workspace corners (half-width 0.22 m),
 clear of a central tower."""
@@ -25,9 +27,12 @@ ITERATIONS = 3
 SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
 SEED_WEIGHT = 0.5  # share of each step's starting distribution given to the seed plans' steps
 INFEASIBLE_BELOW = 0.15
-"""Declare the goal infeasible only when no plan succeeds (p >= ``INFEASIBLE_BELOW``) and none even
-brings the scene closer to the goal's shape than it is now; otherwise take the best partial plan
-and search again from where it leads (receding horizon)."""
+"""A search has found nothing when no plan succeeds (p >= ``INFEASIBLE_BELOW``) and none even
+brings the scene closer to the goal's shape than it is now; otherwise it takes the best partial
+plan and searches again from where it leads (receding horizon). What it does when it has found
+nothing depends on the arrangement probe (``arrange.plan_arrangements``): it declares the goal
+infeasible only when no arrangement satisfying the goal is likely to stand, and otherwise takes
+the move plan to the most likely one."""
 
 
 def _choices(names: list[str], exclude: Collection[tuple[str, str]] = ()) -> list[dict | None]:
@@ -49,25 +54,35 @@ def random_action(base, rng: np.random.Generator) -> dict:
 
 def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None, population: int = POPULATION,
              iterations: int = ITERATIONS, seeds: Sequence[list[dict]] = (),
-             exclude: Collection[tuple[str, str]] = ()) -> tuple[list[dict], float]:
+             exclude: Collection[tuple[str, str]] = (), arrange: bool = True) -> tuple[list[dict], float]:
     """Search plans with the cross-entropy method on ``verifier`` (a world model, usually): plans of at
     most ``max_len`` steps (default: one per object), ``population`` per iteration; ``seeds``:
     candidate plans to start from (each is scored, and the search starts around their steps);
-    ``exclude``: (object, target) placements no plan may make (ones that failed in this scene).
+    ``exclude``: (object, target) placements no plan may make (ones that failed in this scene);
+    ``arrange``: ask the verifier which goal arrangements can stand (``arrange.plan_arrangements``):
+    their move plans are seeds too, and only that probe may declare the goal infeasible (False:
+    the ablation, which declares whenever the search finds nothing).
 
     Returns:
         The best plan found (by success probability, then goal progress, then safety) and its
-        success probability; ``[declare_infeasible]`` when no plan gets anywhere (see ``INFEASIBLE_BELOW``).
+        success probability; when the search finds nothing (see ``INFEASIBLE_BELOW``), the plan to
+        the arrangement the verifier rates best from here, or ``[declare_infeasible]`` when none is likely to stand.
     """
     base = env.unwrapped
+    evidence, arranged = plan_arrangements(env, verifier, base.goal, exclude) if arrange else (None, [])
     names = list(base.tabletop.scene.names)
     steps = _choices(names, exclude)
     length = max_len or len(names)
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
     probs[0, 0] = 0.0  # a plan takes at least one step
     probs[0] /= probs[0].sum()
-    seeds = [list(plan)[:length] for plan in seeds
-             if plan and not any((a.get("object"), a.get("target")) in exclude for a in plan)]
+
+    def allowed(plan):
+        return plan and not any((a.get("object"), a.get("target")) in exclude for a in plan)
+
+    arranged = [plan for plan in arranged if allowed(plan)]
+    given = [list(plan)[:length] for plan in seeds if allowed(plan)]
+    seeds = given + arranged  # whole: an arrangement plan may take more steps than a searched one
     singles = [[dict(a)] for a in steps[1:]]
     scene_now = verifier.score(env, [[]] + singles + seeds, base.goal)
     now = scene_now.key(0)  # the scene as it is: the bar a plan must clear
@@ -97,7 +112,12 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
                 stopped = stopped or a == 0
         probs = SMOOTHING * probs + (1 - SMOOTHING) * counts / counts.sum(axis=1, keepdims=True)
     if best[0] < INFEASIBLE_BELOW and best[1] <= now[1]:
-        return [{"skill": "declare_infeasible"}], best[0]
+        if evidence is None or evidence < DECLARE_BELOW:
+            return [{"skill": "declare_infeasible"}], best[0]
+        if arranged:
+            first = 1 + len(singles) + len(given)  # the arrangement plans' rows in the first call
+            k = max(range(len(arranged)), key=lambda i: scene_now.key(first + i))
+            return arranged[k], float(scene_now.p[first + k])
     return best_plan, best[0]
 
 

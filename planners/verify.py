@@ -16,11 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import mujoco
 import numpy as np
 import torch
 
 from foretell.envs import Goal
 from foretell.envs.sim import physics
+
+from .arrange import probe_layout
 
 
 @dataclass
@@ -115,6 +118,37 @@ class WorldModelVerifier:
         self.stats.seconds += time.perf_counter() - start
         return Scores(p, why, safe, progress)
 
+    def probe(self, env, builds: list[list[tuple[str, str]]]) -> np.ndarray:
+        """``(K,)`` p(every placement of a build holds at its end, the scene still): each build a
+        list of ``(object, target)`` placements made in order from the probe scene of
+        ``arrange.probe_layout`` (every object alone, upright on the table), all imagined in one
+        batched call."""
+        from foretell.worldmodel import SceneState, imagine
+        from foretell.worldmodel.readouts import still, support
+
+        start = time.perf_counter()
+        scene = SceneState.from_env(env)
+        rows = np.flatnonzero(scene.mask)
+        states = np.zeros_like(scene.states[-1])
+        states[rows, :3] = probe_layout([scene.objects[r] for r in rows])
+        states[rows, 3] = 1.0  # upright, at rest
+        probe = SceneState(states, scene.mask, scene.properties, scene.object_names, scene.objects)
+        plans = [[_place(obj, target) for obj, target in build] for build in builds]
+        imagined = imagine(self.model, probe, plans, num_samples=self.num_samples, generator=self._generator,
+                           num_steps=self.num_steps)
+        final = imagined.final_states()  # (K, S, N, 13)
+        on, _ = support(final, probe.objects, probe.mask, self.tolerance)
+        row = {n: i for i, n in enumerate(scene.object_names)}
+        holds = still(final, probe.mask)  # (K, S)
+        for k, build in enumerate(builds):
+            for obj, target in build:
+                holds[k] &= on[k, :, row[obj], row[target]]
+        self.stats.calls += 1
+        self.stats.plans += len(plans)
+        self.stats.transitions += sum(len(b) for b in builds) * self.num_samples
+        self.stats.seconds += time.perf_counter() - start
+        return holds.mean(axis=1)
+
 
 @dataclass
 class SimulatorVerifier:
@@ -153,3 +187,42 @@ class SimulatorVerifier:
         self.stats.plans += len(plans)
         self.stats.seconds += time.perf_counter() - start
         return Scores(p, why, None, progress)
+
+    def probe(self, env, builds: list[list[tuple[str, str]]]) -> np.ndarray:
+        """``(K,)`` 1 where every placement of a build holds at its end in a still scene: each
+        build a list of ``(object, target)`` placements simulated in order from the probe scene of
+        ``arrange.probe_layout`` (every object alone, upright on the table), with the episode's
+        own placement noise."""
+        start = time.perf_counter()
+        base = env.unwrapped
+        tt = base.tabletop
+        snapshot = base.get_state()
+        frames, tt.frame_callback = tt.frame_callback, None
+        names = list(tt.scene.names)
+        layout = probe_layout(list(tt.scene.objects))
+        out = np.zeros(len(builds))
+        try:
+            for k, build in enumerate(builds):
+                qpos, qvel = tt.data.qpos.reshape(-1, 7), tt.data.qvel.reshape(-1, 6)
+                qpos[:, :3], qpos[:, 3:] = layout, (1.0, 0.0, 0.0, 0.0)
+                qvel[:] = 0.0
+                mujoco.mj_forward(tt.model, tt.data)
+                stable = True
+                for obj, target in build:
+                    *_, info = env.step(_place(obj, target))
+                    self.stats.transitions += 1
+                    stable = info["stable"]
+                on, _ = physics.support_matrix(tt.scene, tt.data)
+                out[k] = float(stable and all(on[names.index(o), names.index(t)] for o, t in build))
+                base.set_state(snapshot)
+        finally:
+            base.set_state(snapshot)
+            tt.frame_callback = frames
+        self.stats.calls += 1
+        self.stats.plans += len(builds)
+        self.stats.seconds += time.perf_counter() - start
+        return out
+
+
+def _place(obj: str, target: str) -> dict:
+    return {"skill": "pick_place", "object": obj, "target": target, "dx": 0.0, "dy": 0.0}

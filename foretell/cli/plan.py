@@ -58,6 +58,9 @@ _DECIDE = {  # how each decision is made, in both commands
                                                                      "variants)."),
     "search": typer.Option(True, "--search/--no-search", help="llm+wm, llm+sim: when no LLM plan is verified, "
                                                               "search on the verifier seeded by the LLM's plans."),
+    "arrange": typer.Option(True, "--arrange/--no-arrange", help="Verifying variants: probe which goal arrangements "
+                                                                  "can stand; seed the search with moves to them; "
+                                                                  "declare infeasible only when none can."),
 }
 
 
@@ -81,6 +84,7 @@ def plan(
     rounds: int = _DECIDE["rounds"],
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
+    arrange: bool = _DECIDE["arrange"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
     resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
@@ -98,7 +102,7 @@ def plan(
                       episodes, seed, out, resume, video, as_json)
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
-                           max_decisions=max_decisions, search=search)
+                           max_decisions=max_decisions, search=search, arrange=arrange)
     tasks = load_tasks(task, split, limit=episodes)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video)
@@ -164,6 +168,7 @@ def bench_plan_cmd(
     rounds: int = _DECIDE["rounds"],
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
+    arrange: bool = _DECIDE["arrange"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -182,7 +187,7 @@ def bench_plan_cmd(
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
                         progress=progress("bench plan"), config={"rounds": rounds, "max_decisions": max_decisions,
-                                                                          "search": search})
+                                                                          "search": search, "arrange": arrange})
     text = results_table(result)
     if out is not None:
         atomic_write_json(out, result)

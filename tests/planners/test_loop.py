@@ -100,8 +100,8 @@ def test_search_finishes_what_the_llm_starts(planbench_task):
     llm = ScriptedLLM([_plan_text(good[:1])])
     results = {}
     for search in (True, False):
-        planner = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=1, max_decisions=1, search=search),
-                          llm)
+        planner = Planner(PlannerConfig(planner="llm+sim", candidates=2, rounds=1, max_decisions=1, search=search,
+                                        arrange=False), llm)
         planner.verifier = Knows()
         results[search] = planner.run(planbench_task)
     assert results[True].success and results[True].decisions[0].searched
@@ -123,10 +123,11 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
 
     env, *_ = make_env(planbench_task)
     try:
-        plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=256, iterations=4)
+        plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=256, iterations=4,
+                           arrange=False)
         never = type("Never", (), {"score": lambda self, e, plans, g: Scores(
             np.zeros(len(plans)), [""] * len(plans), progress=np.full(len(plans), 0.5))})()
-        none, p_none = cem_plan(env, never, np.random.default_rng(0), max_len=2, population=8)
+        none, p_none = cem_plan(env, never, np.random.default_rng(0), max_len=2, population=8, arrange=False)
     finally:
         env.close()
     assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
@@ -147,8 +148,9 @@ def test_cem_starts_from_seed_plans(planbench_task):
     env, *_ = make_env(planbench_task)
     try:
         plan, p = cem_plan(env, Exact(), np.random.default_rng(0), max_len=3, population=2, iterations=1,
-                           seeds=[seed, [{"skill": "declare_infeasible"}]])
-        alone, p_alone = cem_plan(env, Exact(), np.random.default_rng(0), max_len=3, population=2, iterations=1)
+                           seeds=[seed, [{"skill": "declare_infeasible"}]], arrange=False)
+        alone, p_alone = cem_plan(env, Exact(), np.random.default_rng(0), max_len=3, population=2, iterations=1,
+                                  arrange=False)
     finally:
         env.close()
     assert p == 1.0 and [(a["object"], a["target"]) for a in plan] == wanted
@@ -257,7 +259,7 @@ def test_the_unexecuted_rest_of_a_plan_seeds_the_next_search(tiny_skill_model, m
     rest = {"skill": "pick_place", "object": other, "target": cube, "dx": 0.0, "dy": 0.0}
     seen = []
 
-    def fake_search(env, verifier, rng, seeds=(), exclude=()):
+    def fake_search(env, verifier, rng, seeds=(), exclude=(), arrange=True):
         seen.append([list(s) for s in seeds])
         return [{"skill": "pick_place", "object": cube, "target": ball, "dx": 0.0, "dy": 0.0}, rest], 0.9
 
