@@ -19,7 +19,14 @@ import torch
 from foretell.data import EpisodeFile, read_meta
 from foretell.data.schema import EPISODE_DIR, episode_name
 
-from .actions import VECTOR_DIM, action_dim, commanded_displacement, encode_skill
+from .actions import (
+    HALF_EXTENT_COLUMNS,
+    SKILL_NUMBERS,
+    VECTOR_DIM,
+    action_dim,
+    commanded_displacement,
+    encode_skill,
+)
 from .geometry import anchor_features, constant_velocity_displacement, relative_features
 from .object_diffusion import stat_sizes
 
@@ -79,9 +86,19 @@ class WindowSet:
             out["actions"] = torch.from_numpy(self.actions[frames[:, k - 1:k - 1 + h]])  # (B, H, A)
         return out
 
-    def sample_batch(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """``batch_size`` windows drawn uniformly with replacement by ``generator``."""
-        return self.batch(torch.randint(len(self), (batch_size,), generator=generator).numpy())
+    def sample_batch(self, batch_size: int, generator: torch.Generator, scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """``batch_size`` windows drawn uniformly with replacement by ``generator``; ``scale`` > 1:
+        each window's scene scaled by a factor drawn log-uniformly from [1 / scale, scale]
+        (``scale_scene``; skill data only)."""
+        batch = self.batch(torch.randint(len(self), (batch_size,), generator=generator).numpy())
+        if scale == 1.0:
+            return batch
+        if self.action_kind != "skill":
+            raise ValueError(f"scale augmentation is for skill data (settled outcomes), not action_kind "
+                             f"{self.action_kind!r}: dynamics do not scale with the scene")
+        log = float(np.log(scale))
+        factors = torch.exp((torch.rand(batch_size, generator=generator, dtype=torch.float64) * 2 - 1) * log)
+        return scale_scene(batch, factors.float())
 
     def statistics(self, seed: int = 0, skill_prior: bool = False,
                    velocity_prior: bool = False) -> dict[str, list[float]]:
@@ -130,6 +147,42 @@ class WindowSet:
         if "property_range" in sums and self.property_dim:
             stats["property_min"], stats["property_max"] = (v.tolist() for v in sums["property_range"])
         return stats
+
+
+def scale_scene(batch: dict[str, torch.Tensor], factors: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A skill batch with each window's scene scaled about the table centre by ``factors (B,)``:
+    positions and linear velocities, object half-extents, placement offsets and push distances.
+    Where objects settle after a pick-and-place is nearly scale-invariant (the statics of rigid
+    bodies under gravity and friction have no length scale); the robot's placement noise, which
+    does not scale, is the one part that breaks it. Orientations, masses and materials stay."""
+    out = dict(batch)
+    f = factors.to(batch["history"].dtype)
+    for key in ("history", "future"):
+        x = batch[key].clone()
+        x[..., :3] *= f[:, None, None, None]
+        x[..., 7:10] *= f[:, None, None, None]
+        out[key] = x
+    props = batch["properties"].clone()
+    props[..., HALF_EXTENT_COLUMNS] *= f[:, None, None]
+    out["properties"] = props
+    actions = batch["actions"].clone()
+    numbers = actions[..., SKILL_NUMBERS]  # table flag, dx, dy, cos, sin, distance (a view)
+    numbers[..., 1:3] *= f[:, None, None]
+    numbers[..., 5] *= f[:, None]
+    out["actions"] = actions
+    return out
+
+
+def widen_size_range(stats: dict, scale: float) -> dict:
+    """Statistics whose stored half-extent range covers scenes scaled by [1 / scale, scale]: the
+    model clamps the properties it reads to the stored range, and scale-augmented training has
+    seen those sizes."""
+    if "property_min" not in stats or scale == 1.0:
+        return stats
+    low, high = list(stats["property_min"]), list(stats["property_max"])
+    for c in range(HALF_EXTENT_COLUMNS.start, HALF_EXTENT_COLUMNS.stop):
+        low[c], high[c] = low[c] / scale, high[c] * scale
+    return {**stats, "property_min": low, "property_max": high}
 
 
 def _accumulate(sums: dict, name: str, x: torch.Tensor, weight: torch.Tensor) -> None:

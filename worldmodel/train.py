@@ -44,7 +44,7 @@ from .checkpoint import (
     sweep_partial,
     write_checkpoint,
 )
-from .data import WindowSet, load_windows
+from .data import WindowSet, load_windows, widen_size_range
 from .frame_data import FrameWindowSet, load_frame_windows
 from .frame_diffusion import FrameDiffusionModel
 from .regressor import MODEL_CLASSES as OBJECT_MODEL_CLASSES
@@ -89,6 +89,9 @@ class TrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         bf16: bfloat16 autocast (meant for GPUs; it runs, slower, on CPUs).
         compile: ``torch.compile`` the denoiser (meant for GPUs; on a CPU it needs a C++ compiler).
+        scale_augment: skill data only: each training window's scene is scaled by a factor drawn
+            log-uniformly from [1 / s, s] (``data.scale_scene``), and the stored size range widened
+            to match, so a model trained on space-A sizes has seen space B's (1 = off).
         model: the model class's arguments: ``ObjectDiffusionModel``'s (history, horizon,
             hidden_dim, num_layers, ...) or ``FrameDiffusionModel``'s (history, target,
             block_out_channels, context_noise_max, ...).
@@ -113,6 +116,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False
     compile: bool = False
+    scale_augment: float = 1.0
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,6 +143,10 @@ class TrainConfig:
         for name in ("ema_decay", "property_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {name}={getattr(self, name)}")
+        if not 1.0 <= self.scale_augment <= 3.0:
+            raise ValueError(f"scale_augment must be in [1, 3] (1: off), got {self.scale_augment}")
+        if self.scale_augment != 1.0 and self.kind == "frame":
+            raise ValueError("scale_augment applies to object models trained on skill data, not to --kind frame")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, {self.grad_clip}")
         allowed = set(inspect.signature(MODEL_CLASSES[self.kind].__init__).parameters) - {"self", *DATA_FIELDS}
@@ -240,8 +248,9 @@ def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpo
         stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
         return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
                                    image_size=windows.image_size, fps=windows.fps)
-    stats = saved["stats"] if saved is not None else \
-        windows.statistics(config.seed, config.model.get("skill_prior", False), config.model.get("velocity_prior", False))
+    stats = saved["stats"] if saved is not None else widen_size_range(
+        windows.statistics(config.seed, config.model.get("skill_prior", False), config.model.get("velocity_prior", False)),
+        config.scale_augment)
     return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
                                       property_dim=windows.property_dim, fps=windows.fps)
 
@@ -304,7 +313,9 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet | FrameWindowSet, 
     t0, last_loss = time.perf_counter(), None
     for step in bar:
         generator = step_generator(config.seed, rank, step)
-        batch = {k: v.to(device) for k, v in windows.sample_batch(config.batch_size, generator).items()}
+        batch = windows.sample_batch(config.batch_size, generator, **({"scale": config.scale_augment}
+                                                                      if config.kind != "frame" else {}))
+        batch = {k: v.to(device) for k, v in batch.items()}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
         with autocast:

@@ -144,3 +144,29 @@ def test_other_bad_data_is_refused(collide_dataset, skills_dataset, tmp_path):
         load_windows([collide_dataset, skills_dataset], history=1, horizon=1)
     with pytest.raises(ValueError, match="history and horizon must be >= 1"):
         load_windows([collide_dataset], history=0, horizon=3)
+
+
+def test_scale_augmentation_scales_the_scene_and_the_command_together(skills_dataset, collide_dataset):
+    """A scaled window is the same skill in a scene f times larger: positions, sizes and the
+    commanded displacement (where the skill sends the object) all scale by f; draws are seeded."""
+    from foretell.worldmodel.data import scale_scene, widen_size_range
+
+    ws = load_windows([skills_dataset], history=1, horizon=1)
+    b = ws.batch(np.arange(min(len(ws), 32)))
+    f = torch.linspace(0.7, 1.5, len(b["history"]))
+    s = scale_scene(b, f)
+    assert torch.allclose(s["future"][..., :3], b["future"][..., :3] * f[:, None, None, None])
+    assert torch.equal(s["future"][..., 3:7], b["future"][..., 3:7])  # orientations stay
+    assert torch.allclose(s["properties"][..., 7:10], b["properties"][..., 7:10] * f[:, None, None])
+    assert torch.equal(s["properties"][..., 10:], b["properties"][..., 10:])  # mass and materials stay
+    before = wm_actions.commanded_displacement(b["history"][:, -1], b["properties"], b["actions"])
+    after = wm_actions.commanded_displacement(s["history"][:, -1], s["properties"], s["actions"])
+    assert torch.allclose(after, before * f[:, None, None, None], atol=1e-5)
+    one = ws.sample_batch(8, torch.Generator().manual_seed(1), scale=1.5)
+    two = ws.sample_batch(8, torch.Generator().manual_seed(1), scale=1.5)
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    assert not torch.equal(one["history"], ws.sample_batch(8, torch.Generator().manual_seed(1))["history"])
+    stats = widen_size_range(ws.statistics(0), 1.5)
+    assert stats["property_max"][8] == pytest.approx(ws.statistics(0)["property_max"][8] * 1.5)
+    with pytest.raises(ValueError, match="scale augmentation is for skill data"):
+        load_windows([collide_dataset], history=2, horizon=2).sample_batch(4, torch.Generator(), scale=1.5)
