@@ -27,12 +27,14 @@ ITERATIONS = 3
 SMOOTHING = 0.3  # keep 30% of the old distribution: plain CEM collapses onto one plan too early
 SEED_WEIGHT = 0.5  # share of each step's starting distribution given to the seed plans' steps
 INFEASIBLE_BELOW = 0.15
-"""A search has found nothing when no plan succeeds (p >= ``INFEASIBLE_BELOW``) and none even
-brings the scene closer to the goal's shape than it is now; otherwise it takes the best partial
-plan and searches again from where it leads (receding horizon). What it does when it has found
-nothing depends on the arrangement probe (``arrange.plan_arrangements``): it declares the goal
-infeasible only when no arrangement satisfying the goal is likely to stand, and otherwise takes
-the move plan to the most likely one."""
+"""A plan succeeds for the search when p >= ``INFEASIBLE_BELOW``. When none does, the search
+declares the goal infeasible if the arrangement probe (``arrange.plan_arrangements``) says no
+arrangement satisfying it is likely to stand, even if some plan makes progress (a taller tower
+than the goal allows is progress that leads nowhere). Otherwise it takes the best partial plan,
+the one that brings the scene closest to the goal's shape, and searches again from where it leads
+(receding horizon); if none even improves on the scene as it is, it takes the move plan to the
+arrangement the verifier rates best from here. Without the probe (``arrange=False``) it declares
+whenever nothing succeeds or progresses."""
 
 
 def _choices(names: list[str], exclude: Collection[tuple[str, str]] = ()) -> list[dict | None]:
@@ -111,8 +113,10 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
                 counts[t, 0 if stopped else a] += 1
                 stopped = stopped or a == 0
         probs = SMOOTHING * probs + (1 - SMOOTHING) * counts / counts.sum(axis=1, keepdims=True)
+    if best[0] < INFEASIBLE_BELOW and evidence is not None and evidence < DECLARE_BELOW:
+        return [{"skill": "declare_infeasible"}], best[0]  # nothing succeeds, and nothing can: progress or not
     if best[0] < INFEASIBLE_BELOW and best[1] <= now[1]:
-        if evidence is None or evidence < DECLARE_BELOW:
+        if evidence is None:
             return [{"skill": "declare_infeasible"}], best[0]
         if arranged:
             first = 1 + len(singles) + len(given)  # the arrangement plans' rows in the first call

@@ -60,13 +60,15 @@ def test_the_simulator_probe_finds_feasible_towers_and_restores_the_scene():
 
 
 class _Stubborn:
-    """A verifier that believes no plan succeeds or makes progress; its probe says ``support``."""
+    """A verifier that believes no plan succeeds (and, unless ``progressing``, that none makes
+    progress); its probe says ``support``."""
 
-    def __init__(self, support: float) -> None:
-        self.support, self.stats = support, VerifierStats()
+    def __init__(self, support: float, progressing: bool = False) -> None:
+        self.support, self.progressing, self.stats = support, progressing, VerifierStats()
 
     def score(self, env, plans, goal):
-        return Scores(np.zeros(len(plans)), [""] * len(plans), progress=np.zeros(len(plans)))
+        progress = np.array([0.5 if plan and self.progressing else 0.0 for plan in plans])
+        return Scores(np.zeros(len(plans)), [""] * len(plans), progress=progress)
 
     def probe(self, env, builds):
         return np.full(len(builds), self.support)
@@ -87,3 +89,16 @@ def test_search_declares_only_on_the_probes_evidence(support):
         assert plan == [{"skill": "declare_infeasible"}]
     else:  # the move plan to an arrangement of every object, built bottom up
         assert plan and all(a["skill"] == "pick_place" for a in plan)
+
+
+@pytest.mark.parametrize("support", [1.0, 0.2])
+def test_progress_that_cannot_reach_the_goal_is_not_pursued(support):
+    """Plans that make progress but none that succeeds: the probe's evidence decides."""
+    task = next(t for t in load_tasks("stack-physics-v0", "test") if t.feasible)
+    env, *_ = make_env(task)
+    try:
+        plan, _ = cem_plan(env, _Stubborn(support, progressing=True), np.random.default_rng(0), population=4,
+                           iterations=1)
+    finally:
+        env.close()
+    assert (plan == [{"skill": "declare_infeasible"}]) == (support < DECLARE_BELOW)
