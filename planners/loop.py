@@ -46,6 +46,7 @@ from .prompts import build_prompt, describe_scene, feedback_for_rejection
 from .search import cem_plan, random_action
 from .tasks import PlanTask, make_env, moves_to_actions, physics_blind_plan, symbolic_state
 from .verify import SimulatorVerifier, WorldModelVerifier
+from .video import EpisodeVideo
 
 PLANNERS = ("llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert")
 NEEDS_LLM = ("llm", "llm+wm", "llm+sim")
@@ -172,6 +173,7 @@ class Planner:
         llm_before = self.llm.usage.to_dict() if self.llm is not None else {}
         verifier_before = self.verifier.stats.to_dict() if self.verifier is not None else {}
         env, _, info = make_env(task, render_mode="rgb_array" if frames is not None else None)
+        video = EpisodeVideo(frames) if frames is not None else None
         try:
             if frames is not None:
                 env.unwrapped.record_frames(frames)
@@ -202,11 +204,16 @@ class Planner:
                 decisions.append(decision)
                 if not decision.plan:
                     break
+                if video is not None:
+                    video.decided(env, self.verifier, decision.plan)
                 for executed, action in enumerate(decision.plan, start=1):
                     remainder = [a for a in decision.plan[executed:] if a.get("skill") == "pick_place"]
                     support = symbolic_state(env).get(action.get("target")) if action.get("skill") == "pick_place" \
                         else None
+                    first_frame = len(frames) if frames is not None else 0
                     *_, terminated, truncated, info = env.step(action)
+                    if video is not None:
+                        video.executed(first_frame, action_text(action), executed - 1)
                     steps += 1
                     actions.append(action_text(action))
                     declared = action.get("skill") == "declare_infeasible"
@@ -218,6 +225,8 @@ class Planner:
                         failed.add((action["object"], action["target"], support))
                     if done or not achieved:
                         break  # replan from what actually happened
+            if video is not None:
+                video.compose()
             return EpisodeResult(task.task_id, self.config.planner, success, steps, declared, task.feasible,
                                  decisions, actions, _delta(self.llm.usage.to_dict() if self.llm else {}, llm_before),
                                  _delta(self.verifier.stats.to_dict() if self.verifier else {}, verifier_before),

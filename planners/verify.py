@@ -118,6 +118,16 @@ class WorldModelVerifier:
         self.stats.seconds += time.perf_counter() - start
         return Scores(p, why, safe, progress)
 
+    def imagine_states(self, env, plan: list[dict]) -> np.ndarray:
+        """``(T, N, 13)`` one imagined future of ``plan`` (a state after each step), for videos:
+        drawn from a generator of its own, so a run with videos plans exactly as one without."""
+        from foretell.worldmodel import SceneState, imagine
+
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        imagined = imagine(self.model, SceneState.from_env(env), [plan], num_samples=1, generator=generator,
+                           num_steps=self.num_steps)
+        return imagined.states[0, 0].numpy()
+
     def probe(self, env, builds: list[list[tuple[str, str]]]) -> np.ndarray:
         """``(K,)`` p(every placement of a build holds at its end, the scene still): each build a
         list of ``(object, target)`` placements made in order from the probe scene of

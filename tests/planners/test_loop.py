@@ -219,6 +219,23 @@ def test_world_model_variants_run_end_to_end(variant, tiny_skill_model, planbenc
         Planner(PlannerConfig(planner="cem+wm"), None, ObjectDiffusionModel(hidden_dim=32, num_layers=1, num_heads=2))
 
 
+def test_the_video_shows_what_was_imagined_beside_what_happened(tiny_skill_model, planbench_task):
+    """With a world model, each executed step's real frames sit beside the imagined scene after that
+    step; recording the video changes nothing about how the episode is planned."""
+    good = _optimal_actions(planbench_task)
+    config = PlannerConfig(planner="llm+wm", candidates=1, rounds=1, samples=2, sampling_steps=1, max_decisions=1,
+                           accept=0.0)
+    plain = Planner(config, ScriptedLLM([_plan_text(good)]), tiny_skill_model).run(planbench_task)
+    frames = []
+    filmed = Planner(config, ScriptedLLM([_plan_text(good)]), tiny_skill_model).run(planbench_task, frames)
+    assert filmed.actions == plain.actions and filmed.decisions[0].best_p == plain.decisions[0].best_p
+    assert frames and all(f.shape[1] == 2 * f.shape[0] for f in frames)  # real | imagined
+    assert not np.array_equal(frames[0][:, : frames[0].shape[0]], frames[-1][:, : frames[0].shape[0]])  # it moves
+    bare = []
+    Planner(PlannerConfig(planner="expert"), None).run(planbench_task, bare)
+    assert bare and bare[0].shape[0] == bare[0].shape[1]  # no world model: the real frames alone
+
+
 def test_goal_progress_grades_partial_towers():
     from foretell.envs import Goal, Predicate
     from foretell.planners.verify import goal_progress
