@@ -248,10 +248,14 @@ def _new_model(config: TrainConfig, windows: WindowSet | FrameWindowSet, checkpo
         stats = saved["stats"] if saved is not None else windows.statistics(config.seed)
         return FrameDiffusionModel(**config.model, stats=stats, action_kind=windows.action_kind,
                                    image_size=windows.image_size, fps=windows.fps)
+    args = dict(config.model)
+    if config.kind == "object" and "velocity_prior" not in args:  # default: on for per-frame data
+        args["velocity_prior"] = bool(saved.get("velocity_prior", False)) if saved is not None else \
+            windows.action_kind != "skill"
     stats = saved["stats"] if saved is not None else widen_size_range(
-        windows.statistics(config.seed, config.model.get("skill_prior", False), config.model.get("velocity_prior", False)),
+        windows.statistics(config.seed, args.get("skill_prior", False), args.get("velocity_prior", False)),
         config.scale_augment)
-    return MODEL_CLASSES[config.kind](**config.model, stats=stats, action_kind=windows.action_kind,
+    return MODEL_CLASSES[config.kind](**args, stats=stats, action_kind=windows.action_kind,
                                       property_dim=windows.property_dim, fps=windows.fps)
 
 

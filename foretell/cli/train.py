@@ -38,8 +38,8 @@ def train_world(
                                           "the object (better held-out skill outcomes, worse planning: "
                                           "docs/results.md) [default: off]."),
     velocity_prior: bool = typer.Option(None, "--velocity-prior/--no-velocity-prior",
-                                        help="Scenario and low-level models: predict positions as residuals from "
-                                             "constant velocity [default: off]."),
+                                        help="Scenario and low-level object models: predict positions as residuals "
+                                             "from constant velocity [default: on for them; skill data: off]."),
     scale_augment: float = typer.Option(None, "--scale-augment", min=1.0, max=3.0,
                                         help="Skill models: scale each training scene by a factor in [1/S, S] "
                                              "(sizes the data lacks) [default: 1, off]."),

@@ -45,7 +45,7 @@ def test_tiny_run_trains_checkpoints_and_loads(collide_dataset, tmp_path):
     model = load(run)
     assert isinstance(model, ObjectDiffusionModel) and not model.training
     windows = load_windows([collide_dataset], history=2, horizon=3)
-    assert model.config.stats == windows.statistics(0)  # the normalisation travels with the model
+    assert model.config.stats == windows.statistics(0, velocity_prior=True)  # the normalisation travels with the model
     raw = load(run, weights="model")
     assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), raw.parameters(), strict=True))
     batch = windows.batch([0, 5])
@@ -76,8 +76,11 @@ def test_scenario_runs_predict_from_constant_velocity(collide_dataset, tmp_path)
     from foretell.worldmodel.geometry import constant_velocity_displacement
 
     run = tmp_path / "velocity"
-    train(_config(collide_dataset, run, steps=2, model={**TINY_MODEL, "velocity_prior": True}))
+    train(_config(collide_dataset, run, steps=2, model=dict(TINY_MODEL)))  # on by default for per-frame data
     model = load(run)
+    off = tmp_path / "no-velocity"
+    train(_config(collide_dataset, off, steps=1, model={**TINY_MODEL, "velocity_prior": False}))
+    assert not load(off).config.velocity_prior
     windows = load_windows([collide_dataset], history=2, horizon=3)
     assert model.config.velocity_prior and model.config.stats == windows.statistics(0, velocity_prior=True)
     b = windows.batch(np.arange(len(windows)))
