@@ -178,6 +178,8 @@ class Planner:
             if frames is not None:
                 env.unwrapped.record_frames(frames)
             rng = np.random.default_rng([self.config.seed, task.seed])
+            if hasattr(self.verifier, "start_episode"):
+                self.verifier.start_episode(task.seed)
             success, declared, steps, actions, decisions = False, False, 0, [], []
             blind = physics_blind_plan(task, env) if self.config.planner == "blind" else None
             expert = BlockStackExpert(env.unwrapped) if self.config.planner == "expert" else None

@@ -98,6 +98,12 @@ class WorldModelVerifier:
             raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
         self._generator = torch.Generator().manual_seed(self.seed)
 
+    def start_episode(self, key: int) -> None:
+        """Reseed the imagination noise from (seed, ``key``): an episode then imagines the same
+        futures whichever episodes ran before it in this process (a Ray chunk, a resumed run)."""
+        words = np.random.SeedSequence([self.seed, int(key)]).generate_state(2)
+        self._generator.manual_seed((int(words[0]) << 31) ^ int(words[1]))
+
     def score(self, env, plans: list[list[dict]], goal: Goal) -> Scores:
         from foretell.worldmodel import SceneState, imagine  # inference API only
         from foretell.worldmodel.readouts import still, support

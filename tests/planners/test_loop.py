@@ -236,6 +236,37 @@ def test_the_video_shows_what_was_imagined_beside_what_happened(tiny_skill_model
     assert bare and bare[0].shape[0] == bare[0].shape[1]  # no world model: the real frames alone
 
 
+def test_an_episode_does_not_depend_on_the_episodes_before_it(tiny_skill_model, monkeypatch):
+    """The world model's noise is reseeded per episode (from the seed and the task's seed), so a
+    task imagines the same futures alone, after another task, or in another Ray chunk."""
+    import torch
+
+    from foretell.planners.verify import WorldModelVerifier
+
+    first, second = load_tasks("planbench-bw", "test", limit=2)
+    verifier = WorldModelVerifier(tiny_skill_model, num_samples=4, num_steps=1, seed=0)
+    env, *_ = make_env(second)
+    try:
+        verifier.start_episode(second.seed)
+        fresh = verifier._generator.get_state()  # the state every draw of the episode follows from
+        verifier.score(env, [_optimal_actions(second)], env.unwrapped.goal)
+        moved = verifier._generator.get_state()
+        verifier.start_episode(second.seed)
+        again = verifier._generator.get_state()
+        verifier.start_episode(first.seed)
+        other = verifier._generator.get_state()
+    finally:
+        env.close()
+    assert torch.equal(fresh, again) and not torch.equal(fresh, moved) and not torch.equal(fresh, other)
+    keys = []
+    monkeypatch.setattr(WorldModelVerifier, "start_episode", lambda self, key: keys.append(key))
+    planner = Planner(PlannerConfig(planner="cem+wm", samples=2, sampling_steps=1, max_decisions=1), None,
+                      tiny_skill_model)
+    planner.run(first)
+    planner.run(second)
+    assert keys == [first.seed, second.seed]
+
+
 def test_goal_progress_grades_partial_towers():
     from foretell.envs import Goal, Predicate
     from foretell.planners.verify import goal_progress
