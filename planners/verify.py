@@ -74,6 +74,13 @@ class VerifierStats:
     transitions: int = 0
     seconds: float = 0.0
 
+    def add(self, plans: int, start: float, transitions: int = 0) -> None:
+        """Count one call that scored ``plans`` plans since ``start`` (``time.perf_counter``)."""
+        self.calls += 1
+        self.plans += plans
+        self.transitions += transitions
+        self.seconds += time.perf_counter() - start
+
     def to_dict(self) -> dict:
         return {"calls": self.calls, "plans": self.plans, "transitions": self.transitions,
                 "seconds": round(self.seconds, 3)}
@@ -118,10 +125,7 @@ class WorldModelVerifier:
         final = imagined.final_states()  # (C, S, N, 13)
         on, on_table = support(final, scene.objects, scene.mask, self.tolerance)
         progress = (goal_progress(goal, scene.object_names, on, on_table) * still(final, scene.mask)).mean(axis=1)
-        self.stats.calls += 1
-        self.stats.plans += len(plans)
-        self.stats.transitions += int(sum(len(plan) for plan in plans)) * self.num_samples
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.add(len(plans), start, int(sum(len(plan) for plan in plans)) * self.num_samples)
         return Scores(p, why, safe, progress)
 
     def imagine_states(self, env, plan: list[dict]) -> np.ndarray:
@@ -159,10 +163,7 @@ class WorldModelVerifier:
         for k, build in enumerate(builds):
             for obj, target in build:
                 holds[k] &= on[k, :, row[obj], row[target]]
-        self.stats.calls += 1
-        self.stats.plans += len(plans)
-        self.stats.transitions += sum(len(b) for b in builds) * self.num_samples
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.add(len(plans), start, sum(len(b) for b in builds) * self.num_samples)
         return holds.mean(axis=1)
 
 
@@ -199,9 +200,7 @@ class SimulatorVerifier:
         finally:
             base.set_state(snapshot)
             base.tabletop.frame_callback = frames
-        self.stats.calls += 1
-        self.stats.plans += len(plans)
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.add(len(plans), start)
         return Scores(p, why, None, progress)
 
     def probe(self, env, builds: list[list[tuple[str, str]]]) -> np.ndarray:
@@ -234,9 +233,7 @@ class SimulatorVerifier:
         finally:
             base.set_state(snapshot)
             tt.frame_callback = frames
-        self.stats.calls += 1
-        self.stats.plans += len(builds)
-        self.stats.seconds += time.perf_counter() - start
+        self.stats.add(len(builds), start)
         return out
 
 
