@@ -2,7 +2,8 @@
 
 A run writes one JSON line per finished episode to ``OUT/episodes.jsonl`` (flushed and fsynced,
 so a crash loses at most the episode in progress), the LLM's every prompt and response to
-``OUT/llm.jsonl`` (replayable offline with ``--llm replay``), and ``OUT/summary.json`` atomically
+``OUT/llm.jsonl`` (replayable offline with ``--llm replay``; ``draft-verify``'s larger backend to
+``OUT/llm-large.jsonl``), and ``OUT/summary.json`` atomically
 at the end. ``--resume`` skips the episodes already in ``episodes.jsonl``.
 
 ``bench_plan`` runs several variants on the same tasks; with ``backend="ray"`` each variant's
@@ -25,12 +26,18 @@ from .tasks import PlanTask, load_tasks
 EPISODES_FILE = "episodes.jsonl"
 SUMMARY_FILE = "summary.json"
 LLM_RECORD = "llm.jsonl"
+LARGE_LLM_RECORD = "llm-large.jsonl"
 
 
 def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Path | None,
-                  record: Path | None = None) -> Planner:
-    """A planner with its LLM backend (``llm``: ``make_backend`` keyword arguments) and world model."""
-    backend = model = None
+                  record: Path | None = None, large_llm: dict | None = None) -> Planner:
+    """A planner with its LLM backend (``llm``: ``make_backend`` keyword arguments), world model and,
+    for ``draft-verify``, its larger LLM backend (``large_llm``, recorded beside ``record`` as
+    ``LARGE_LLM_RECORD``)."""
+    backend = model = large = None
+    if config.planner == "draft-verify" and large_llm is None:
+        raise ValueError("planner 'draft-verify' needs --large-llm (the larger backend asked when no draft "
+                         "verifies)")
     if config.planner in NEEDS_WORLD_MODEL:  # checked first: it fails fast, the LLM takes a while to load
         if world_model is None:
             raise ValueError(f"planner {config.planner!r} needs --world-model RUN (a skill world model trained "
@@ -42,7 +49,9 @@ def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Pa
         from .backends import make_backend
 
         backend = make_backend(**{**(llm or {"kind": "local"}), **({"record": record} if record else {})})
-    return Planner(config, backend, model)
+        if config.planner == "draft-verify":
+            large = make_backend(**{**large_llm, **({"record": record.with_name(LARGE_LLM_RECORD)} if record else {})})
+    return Planner(config, backend, model, large)
 
 
 def _read_finished(path: Path) -> dict[str, dict]:
@@ -67,8 +76,9 @@ def _append(path: Path, row: dict) -> None:
 
 def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = None,
              world_model: str | Path | None = None, out: str | Path | None = None, resume: bool = False,
-             progress: Callable | None = None, video: str | Path | None = None) -> dict:
-    """Run ``tasks`` with one planner variant; returns the summary and every episode's record."""
+             progress: Callable | None = None, video: str | Path | None = None, large_llm: dict | None = None) -> dict:
+    """Run ``tasks`` with one planner variant; returns the summary and every episode's record
+    (``large_llm``: ``draft-verify``'s larger backend, ``make_backend`` keyword arguments)."""
     rows: dict[str, dict] = {}
     out = Path(out) if out is not None else None
     if out is not None:
@@ -80,9 +90,11 @@ def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = No
         if resume and config_file.exists() and json.loads(config_file.read_text())["planner"] != asdict(config):
             raise ValueError(f"--resume with other planner settings than the run in {out} was started with")
         atomic_write_json(config_file, {"planner": asdict(config), "llm": _public(llm),
+                                        "large_llm": _public(large_llm),
                                         "world_model": str(world_model) if world_model else None})
     todo = [t for t in tasks if t.task_id not in rows]
-    planner = build_planner(config, llm, world_model, out / LLM_RECORD if out is not None else None) if todo else None
+    planner = build_planner(config, llm, world_model, out / LLM_RECORD if out is not None else None,
+                            large_llm) if todo else None
     for task in (progress(todo) if progress else todo):
         frames = [] if video is not None else None
         result = planner.run(task, frames)
@@ -93,7 +105,8 @@ def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = No
             _append(out / EPISODES_FILE, rows[task.task_id])
     episodes = [rows[t.task_id] for t in tasks]
     summary = {"planner": config.planner, **summarise([_result(r) for r in episodes]),
-               "llm": getattr(planner.llm, "name", None) if planner else None, "per_episode": episodes}
+               "llm": getattr(planner.llm, "name", None) if planner else None,
+               "large_llm": getattr(planner.large_llm, "name", None) if planner else None, "per_episode": episodes}
     if out is not None:
         atomic_write_json(out / SUMMARY_FILE, summary)
     return summary
@@ -106,7 +119,8 @@ def _public(llm: dict | None) -> dict | None:
 
 def _result(row: dict) -> EpisodeResult:
     return EpisodeResult(row["task_id"], row["planner"], row["success"], row["steps"], row["declared_infeasible"],
-                         row["feasible"], [], row["actions"], row["llm"], row["verifier"], row["wall_s"])
+                         row["feasible"], [], row["actions"], row["llm"], row["verifier"], row["wall_s"],
+                         row.get("large_llm", {}))
 
 
 def _write_video(path: Path, frames: list) -> None:
@@ -118,18 +132,19 @@ def _write_video(path: Path, frames: list) -> None:
 
 
 def _chunk_run(task_set: str, split: str, task_ids: list[str], config: dict, llm: dict | None,
-               world_model: str | None) -> list[dict]:
-    """One Ray task: a chunk of episodes with one planner (loads its own LLM and world model)."""
+               world_model: str | None, large_llm: dict | None = None) -> list[dict]:
+    """One Ray task: a chunk of episodes with one planner (loads its own LLMs and world model)."""
     tasks = {t.task_id: t for t in load_tasks(task_set, split)}
-    planner = build_planner(PlannerConfig(**config), llm, world_model)
+    planner = build_planner(PlannerConfig(**config), llm, world_model, large_llm=large_llm)
     return [planner.run(tasks[i]).to_dict() for i in task_ids]
 
 
 def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | None, llm: dict | None,
                world_model: str | Path | None, seed: int = 0, backend: str = "local", chunk: int = 5,
-               progress: Callable | None = None, config: dict | None = None, stride: int = 1) -> dict:
+               progress: Callable | None = None, config: dict | None = None, stride: int = 1,
+               large_llm: dict | None = None) -> dict:
     """Every variant in ``planners`` on the same tasks (every ``stride``-th of the split, at most
-    ``episodes``); ``backend``: ``local`` or ``ray``."""
+    ``episodes``); ``backend``: ``local`` or ``ray``; ``large_llm``: ``draft-verify``'s larger backend."""
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if stride < 1:
@@ -139,7 +154,8 @@ def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | N
     table = {}
     if backend == "local":
         for name, cfg in configs.items():
-            table[name] = plan_run(tasks, cfg, llm, world_model, progress=progress)
+            table[name] = plan_run(tasks, cfg, llm, world_model, progress=progress,
+                                   large_llm=large_llm if name == "draft-verify" else None)
     else:
         import ray
 
@@ -148,13 +164,20 @@ def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | N
         remote = ray.remote(_chunk_run)
         ids = [t.task_id for t in tasks]
         futures = {name: [remote.remote(task_set, split, ids[i:i + chunk], asdict(cfg), llm,
-                                        str(world_model) if world_model else None)
+                                        str(world_model) if world_model else None,
+                                        large_llm if name == "draft-verify" else None)
                           for i in range(0, len(ids), chunk)] for name, cfg in configs.items()}
         for name, parts in futures.items():
             rows = [row for part in ray.get(parts) for row in part]
             table[name] = {"planner": name, **summarise([_result(r) for r in rows]), "per_episode": rows}
     return {"task_set": task_set, "split": split, "seed": seed, "backend": backend, "stride": stride,
             "tasks": len(tasks), "task_ids": [t.task_id for t in tasks], "config": config or {}, "planners": table}
+
+
+def _tokens(summary: dict) -> str:
+    """Completion tokens; ``draft-verify``'s larger backend's beside the drafter's."""
+    large = summary.get("large_llm_completion_tokens", 0)
+    return f"{summary['llm_completion_tokens']}" + (f" + {large} large" if large else "")
 
 
 def results_table(bench: dict) -> str:
@@ -166,6 +189,6 @@ def results_table(bench: dict) -> str:
 
     for name, s in bench["planners"].items():
         lines.append(f"| {name} | {pct(s['success_rate'])} | {pct(s['success_rate_feasible'])} | "
-                     f"{pct(s['success_rate_infeasible'])} | {s['mean_steps']:.2f} | {s['llm_completion_tokens']} | "
+                     f"{pct(s['success_rate_infeasible'])} | {s['mean_steps']:.2f} | {_tokens(s)} | "
                      f"{s['verifier_calls']} | {s['wall_s']:.0f} |")
     return "\n".join(lines)

@@ -16,19 +16,26 @@ PlanTaskSet = Literal["stack-physics-v0", "planbench-bw", "puzzles-v0"]
 PUZZLE_AGENTS = {"random": "random", "cem+wm": "cem+wm", "llm+wm": "llm+cem"}
 """``foretell plan --task puzzles-v0``: planner -> puzzle agent (``llm+wm``: LLM proposals seed CEM on the
 world model, docs/planners.md)."""
-PlannerName = Literal["llm", "llm+wm", "llm+sim", "cem+wm", "random", "blind", "expert"]
+PlannerName = Literal["llm", "llm+wm", "llm+sim", "draft-verify", "cem+wm", "random", "blind", "expert"]
 LLMKind = Literal["local", "openai", "transformers", "replay"]
 
 bench_app = typer.Typer(help="Benchmarks that compare planners (see docs/planners.md).", no_args_is_help=True)
 
 
-def _llm_spec(llm: str, llm_model: str | None, llm_url: str | None, llm_replay: Path | None) -> dict:
+def _llm_spec(llm: str | None, llm_model: str | None, llm_url: str | None, llm_replay: Path | None,
+              flag: str = "--llm") -> dict | None:
+    """``make_backend`` keyword arguments from the options named ``flag``, ``flag-model``, ...
+    (None when ``llm`` is None: no backend asked for)."""
+    if llm is None:
+        if llm_model or llm_url or llm_replay:
+            raise ValueError(f"{flag}-model, {flag}-url and {flag}-replay need {flag} KIND")
+        return None
     if llm == "replay" and llm_replay is None:
-        raise ValueError("--llm replay needs --llm-replay FILE (an llm.jsonl written by an earlier run)")
+        raise ValueError(f"{flag} replay needs {flag}-replay FILE (an llm.jsonl written by an earlier run)")
     if llm == "openai" and not (llm_url or os.environ.get("OPENAI_BASE_URL")):
-        raise ValueError("--llm openai needs --llm-url URL or OPENAI_BASE_URL (an OpenAI-compatible server)")
+        raise ValueError(f"{flag} openai needs {flag}-url URL or OPENAI_BASE_URL (an OpenAI-compatible server)")
     if llm == "transformers" and not llm_model:
-        raise ValueError("--llm transformers needs --llm-model (a model directory or a .gguf file)")
+        raise ValueError(f"{flag} transformers needs {flag}-model (a model directory or a .gguf file)")
     spec: dict = {"kind": llm}
     if llm_model:
         spec["model"] = llm_model
@@ -52,6 +59,19 @@ _LLM = {  # the LLM options both commands take
 }
 
 
+_LARGE = {  # draft-verify's larger backend, in both commands
+    "large_llm": typer.Option(None, "--large-llm", help="draft-verify: the larger LLM backend (local | openai | "
+                                                        "transformers | replay), asked only when none of --llm's "
+                                                        "drafts verifies on the world model."),
+    "large_llm_model": typer.Option(None, "--large-llm-model", help="Model name (openai) or directory/.gguf "
+                                                                    "(transformers) of --large-llm."),
+    "large_llm_url": typer.Option(None, "--large-llm-url", help="Base URL of --large-llm's OpenAI-compatible "
+                                                                "server [default: $OPENAI_BASE_URL]."),
+    "large_llm_replay": typer.Option(None, "--large-llm-replay", dir_okay=False, exists=True,
+                                     help="An llm-large.jsonl to replay (with --large-llm replay)."),
+}
+
+
 _DECIDE = {  # how each decision is made, in both commands
     "rounds": typer.Option(2, min=1, help="LLM proposal rounds per decision."),
     "max_decisions": typer.Option(6, "--max-decisions", min=1, help="Decisions per episode (LLM and search "
@@ -61,6 +81,8 @@ _DECIDE = {  # how each decision is made, in both commands
     "arrange": typer.Option(True, "--arrange/--no-arrange", help="Verifying variants: probe which goal arrangements "
                                                                   "can stand; seed the search with moves to them; "
                                                                   "declare infeasible only when none can."),
+    "retries": typer.Option(1, min=0, help="Times a placement that did not stay may be tried again (while its "
+                                           "target rests where it did) before it is refused."),
 }
 
 
@@ -74,6 +96,10 @@ def plan(
     llm_model: str = _LLM["llm_model"],
     llm_url: str = _LLM["llm_url"],
     llm_replay: Path = _LLM["llm_replay"],
+    large_llm: LLMKind = _LARGE["large_llm"],
+    large_llm_model: str = _LARGE["large_llm_model"],
+    large_llm_url: str = _LARGE["large_llm_url"],
+    large_llm_replay: Path = _LARGE["large_llm_replay"],
     world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
                                      help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
     episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split; puzzles-v0: the first "
@@ -85,6 +111,7 @@ def plan(
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],
+    retries: int = _DECIDE["retries"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
     resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
@@ -97,22 +124,28 @@ def plan(
     from foretell.planners.tasks import load_tasks
 
     check_out(None if out is None else out / "summary.json")
+    if (large_llm is not None) != (planner == "draft-verify"):
+        raise ValueError("--large-llm goes with --planner draft-verify (the larger backend asked when no draft "
+                         "verifies), and draft-verify needs it")
     if task == "puzzles-v0":
         _plan_puzzles(split, planner, _llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
                       episodes, seed, out, resume, video, as_json)
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
-                           max_decisions=max_decisions, search=search, arrange=arrange)
+                           max_decisions=max_decisions, search=search, arrange=arrange,
+                           retries=retries)
     tasks = load_tasks(task, split, limit=episodes)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
-    summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video)
+    large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
+    summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video, large)
     emit(summary, as_json, [
         f"{task} ({split}), planner {planner}: success {pct(summary['success_rate'])} of {summary['episodes']} "
         f"episodes ({pct(summary['success_rate_feasible'])} feasible, "
         f"{pct(summary['success_rate_infeasible'])} infeasible declared)",
         f"mean steps {summary['mean_steps']:.2f}; LLM tokens {summary['llm_prompt_tokens']} prompt + "
-        f"{summary['llm_completion_tokens']} completion; verifier calls {summary['verifier_calls']}; "
-        f"wall {summary['wall_s']:.0f} s",
+        f"{summary['llm_completion_tokens']} completion"
+        + (f" (large LLM: {summary['large_llm_prompt_tokens']} + {summary['large_llm_completion_tokens']})"
+           if large else "") + f"; verifier calls {summary['verifier_calls']}; wall {summary['wall_s']:.0f} s",
     ])
 
 
@@ -158,8 +191,12 @@ def bench_plan_cmd(
     llm_model: str = _LLM["llm_model"],
     llm_url: str = _LLM["llm_url"],
     llm_replay: Path = _LLM["llm_replay"],
+    large_llm: LLMKind = _LARGE["large_llm"],
+    large_llm_model: str = _LARGE["large_llm_model"],
+    large_llm_url: str = _LARGE["large_llm_url"],
+    large_llm_replay: Path = _LARGE["large_llm_replay"],
     world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
-                                     help="Skill world-model run for llm+wm and cem+wm."),
+                                     help="Skill world-model run for llm+wm, draft-verify and cem+wm."),
     episodes: int = typer.Option(None, min=1, help="Tasks per variant [default: the whole split]."),
     stride: int = typer.Option(1, min=1, help="Take every k-th task of the split (a spread of task kinds)."),
     seed: int = typer.Option(0, min=0, help="Seed of every variant."),
@@ -169,6 +206,7 @@ def bench_plan_cmd(
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],
+    retries: int = _DECIDE["retries"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -185,9 +223,11 @@ def bench_plan_cmd(
     check_out(out)
     check_out(table)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
+    large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
+    decide = {"rounds": rounds, "max_decisions": max_decisions, "search": search, "arrange": arrange,
+              "retries": retries}
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
-                        progress=progress("bench plan"), config={"rounds": rounds, "max_decisions": max_decisions,
-                                                                          "search": search, "arrange": arrange})
+                        progress=progress("bench plan"), config=decide, large_llm=large)
     text = results_table(result)
     if out is not None:
         atomic_write_json(out, result)

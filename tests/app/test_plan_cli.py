@@ -64,6 +64,9 @@ def test_bench_plan_on_ray(tmp_path):
     (["plan", "--planner", "llm", "--llm", "openai", "--episodes", "1"], "--llm-url"),
     (["plan", "--split", "nope", "--planner", "expert"], "split"),
     (["bench", "plan", "--planners", "expert,gpt"], "unknown planner"),
+    (["plan", "--planner", "draft-verify", "--episodes", "1"], "--large-llm"),
+    (["plan", "--planner", "llm", "--large-llm", "local", "--episodes", "1"], "--large-llm goes with"),
+    (["plan", "--planner", "draft-verify", "--large-llm", "openai", "--episodes", "1"], "--large-llm-url"),
     (["plan", "--planner", "expert", "--out", "/proc/nope/run"], "/proc/nope"),
 ])
 def test_plan_mistakes_are_one_line_errors(args, message, monkeypatch):

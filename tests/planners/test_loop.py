@@ -14,7 +14,7 @@ from foretell.planners.llm import Completion, LLMBackend
 from foretell.planners.loop import Planner, PlannerConfig, summarise
 from foretell.planners.search import cem_plan
 from foretell.planners.tasks import load_tasks, make_env, moves_to_actions
-from foretell.planners.verify import Scores, VerifierStats
+from foretell.planners.verify import Scores, SimulatorVerifier, VerifierStats
 
 
 class ScriptedLLM(LLMBackend):
@@ -175,6 +175,12 @@ def test_planner_config_and_missing_parts_are_refused():
         Planner(PlannerConfig(planner="llm"))
     with pytest.raises(ValueError, match="needs a world model"):
         Planner(PlannerConfig(planner="cem+wm"))
+    with pytest.raises(ValueError, match="needs a larger LLM backend"):
+        Planner(PlannerConfig(planner="draft-verify"), ScriptedLLM(["{}"]), object())
+    with pytest.raises(ValueError, match="used by planner 'draft-verify' only"):
+        Planner(PlannerConfig(planner="llm"), ScriptedLLM(["{}"]), None, ScriptedLLM(["{}"]))
+    with pytest.raises(ValueError, match="retries must be >= 0"):
+        PlannerConfig(retries=-1)
 
 
 def test_plan_run_writes_records_and_resumes(tmp_path):
@@ -217,6 +223,29 @@ def test_world_model_variants_run_end_to_end(variant, tiny_skill_model, planbenc
         from foretell.worldmodel import ObjectDiffusionModel
 
         Planner(PlannerConfig(planner="cem+wm"), None, ObjectDiffusionModel(hidden_dim=32, num_layers=1, num_heads=2))
+
+
+@pytest.mark.parametrize("draft_good", [True, False])
+def test_draft_verify_asks_the_large_llm_only_when_no_draft_verifies(draft_good, tiny_skill_model, planbench_task):
+    """The small LLM drafts; the verifier checks the drafts; the larger backend is asked (told why the
+    drafts failed) only when none verifies, and its tokens are accounted apart. The simulator stands
+    in for the world model here, so that "verifies" is known."""
+    good = _optimal_actions(planbench_task)
+    names = [o["name"] for o in planbench_task.options["objects"]]
+    bad = [{"skill": "pick_place", "object": names[0], "target": "table"}]
+    small, large = ScriptedLLM([_plan_text(good if draft_good else bad)]), ScriptedLLM([_plan_text(good)])
+    config = PlannerConfig(planner="draft-verify", candidates=2, rounds=2, max_decisions=1, search=False)
+    planner = Planner(config, small, tiny_skill_model, large)
+    planner.verifier = SimulatorVerifier()
+    result = planner.run(planbench_task)
+    assert result.success and result.llm["calls"] == 1
+    assert result.large_llm.get("calls", 0) == (0 if draft_good else 1)
+    if not draft_good:
+        assert result.large_llm["completion_tokens"] > 0 and len(large.prompts) == 1
+        why = "the plan ends before the goal holds"  # the drafts' imagined failure, in words
+        assert why in large.prompts[0] and why not in small.prompts[0]
+    summary = summarise([result])
+    assert summary["large_llm_completion_tokens"] == result.large_llm.get("completion_tokens", 0)
 
 
 def test_the_video_shows_what_was_imagined_beside_what_happened(tiny_skill_model, planbench_task):
@@ -281,17 +310,18 @@ def test_goal_progress_grades_partial_towers():
 
 def test_a_failed_placement_is_remembered_and_not_tried_again():
     """Execution answers where a verifier (or the LLM) was wrong: a cube put on a ball does not stay;
-    the LLM is told, and the same placement is refused while the ball rests where it did."""
+    it is tried once more (``retries``), then the LLM is told, and the same placement is refused while
+    the ball rests where it did."""
     task = next(t for t in load_tasks("stack-physics-v0", "test") if t.feasible
                 and any(o["shape"] == "ball" for o in t.options["objects"]))
     objects = task.options["objects"]
     ball = next(o["name"] for o in objects if o["shape"] == "ball")
     cube = next(o["name"] for o in objects if o["shape"] == "cube")
     llm = ScriptedLLM([_plan_text([{"skill": "pick_place", "object": cube, "target": ball}])])
-    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=1, max_decisions=3), llm).run(task)
-    assert result.actions == [f"pick_place({cube}, {ball})"]
-    assert not result.success and len(result.decisions) == 2 and result.decisions[1].plan == []
-    assert f"{cube} on {ball} was tried and did not stay" in result.decisions[1].feedback[0]
+    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=1, max_decisions=4), llm).run(task)
+    assert result.actions == [f"pick_place({cube}, {ball})"] * 2
+    assert not result.success and len(result.decisions) == 3 and result.decisions[2].plan == []
+    assert f"{cube} on {ball} was tried and did not stay" in result.decisions[2].feedback[0]
     assert "(it did not stay)" in llm.prompts[-1]
 
 
