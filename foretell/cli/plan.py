@@ -81,6 +81,8 @@ _DECIDE = {  # how each decision is made, in both commands
     "arrange": typer.Option(True, "--arrange/--no-arrange", help="Verifying variants: probe which goal arrangements "
                                                                   "can stand; seed the search with moves to them; "
                                                                   "declare infeasible only when none can."),
+    "sampling_steps": typer.Option(4, "--sampling-steps", min=1, help="World-model variants: diffusion sampling "
+                                                                      "steps per imagined skill."),
     "retries": typer.Option(1, min=0, help="Times a placement that did not stay may be tried again (while its "
                                            "target rests where it did) before it is refused."),
 }
@@ -111,6 +113,7 @@ def plan(
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],
+    sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
@@ -133,7 +136,7 @@ def plan(
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search, arrange=arrange,
-                           retries=retries)
+                           sampling_steps=sampling_steps, retries=retries)
     tasks = load_tasks(task, split, limit=episodes)
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
@@ -206,6 +209,7 @@ def bench_plan_cmd(
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],
+    sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
@@ -225,7 +229,7 @@ def bench_plan_cmd(
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     decide = {"rounds": rounds, "max_decisions": max_decisions, "search": search, "arrange": arrange,
-              "retries": retries}
+              "sampling_steps": sampling_steps, "retries": retries}
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
                         progress=progress("bench plan"), config=decide, large_llm=large)
     text = results_table(result)
