@@ -28,7 +28,10 @@ learned model above all, can be wrong where the real scene has just answered; bu
 cheap, and whether a ball stays on a tall tower turns on details no verifier sees). The steps of the chosen plan that were not
 executed seed the next decision's search (the warm start of receding-horizon control), so a plan
 found once is not lost to one failed step. Model text is parsed as JSON and
-validated against the scene (``plans.parse_plan``); it is never executed as code.
+validated against the scene (``plans.parse_plan``) and against Blocksworld's preconditions from
+the perceived support relations (``plans.check_preconditions``: what is moved and where it goes
+must be clear), with the reason fed back as a plan validator's would be; it is never executed as
+code.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import numpy as np
 from foretell.envs.blockstack.expert import BlockStackExpert
 from foretell.envs.sim import physics
 
-from .plans import MAX_PLAN_STEPS, action_text, parse_plan, plan_schema
+from .plans import MAX_PLAN_STEPS, action_text, check_preconditions, parse_plan, plan_schema
 from .prompts import build_prompt, describe_scene, feedback_for_rejection
 from .search import cem_plan, random_action
 from .tasks import PlanTask, make_env, moves_to_actions, physics_blind_plan, symbolic_state
@@ -268,6 +271,7 @@ class Planner:
         names, goal = list(base.object_names), base.goal
         on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
         scene_text = describe_scene(base.objects, names, on, on_table)
+        below = symbolic_state(env)
         schema = plan_schema(names, MAX_PLAN_STEPS, offsets=False)  # what goes where; table spots are ours
         feedback: list[str] = []
         proposals = valid_total = 0
@@ -287,8 +291,12 @@ class Planner:
             for text in texts:
                 check = parse_plan(text, names)
                 repeat = next((a for a in check.actions if _pair(a) in blocked), None) if check.ok else None
+                holds, why = check_preconditions(check.actions, below) if check.ok else (0, "")
                 if repeat is not None:
                     rejected.append(f"{repeat['object']} on {repeat['target']} was tried and did not stay")
+                elif holds < len(check.actions):
+                    step = action_text(check.actions[holds])
+                    rejected.append(f"a plan was rejected: step {holds + 1}, {step}: {why}")
                 elif check.ok and check.actions:
                     plans.append(_placed(env, list(check.actions)))
                 elif not check.ok:

@@ -386,3 +386,34 @@ def action_text(action: dict) -> str:
 def plan_text(actions: Sequence[dict]) -> str:
     """Actions as ``"pick_place(a, b); pick_place(c, a)"`` (see ``action_text``)."""
     return "; ".join(action_text(a) for a in actions)
+
+
+def check_preconditions(actions: Sequence[dict], below: dict[str, str | None]) -> tuple[int, str]:
+    """Blocksworld's preconditions along a plan, tracked symbolically from ``below``.
+
+    A ``pick_place`` needs its object clear (nothing rests on it) and, unless the target is the
+    table, its target clear; then the object rests on the target. Other skills are not checked.
+    A plan that breaks them is not physically impossible in MuJoCo (the gripper would lift a pile,
+    or drop the object onto whatever tops the target), but it is never what a plan means, and a
+    learned world model cannot be trusted to know it (PlanBench's validator checks the same).
+
+    Args:
+        actions: normalised actions (``parse_plan``).
+        below: object -> the object it rests on, ``None`` on the table (``tasks.symbolic_state``).
+
+    Returns:
+        ``(len(actions), "")`` when every step holds, else the index of the first step that does
+        not and the reason, e.g. ``"red_cube has blue_cube on it: move blue_cube first"``.
+    """
+    below = dict(below)
+    for k, action in enumerate(actions):
+        if action.get("skill") != "pick_place":
+            continue
+        obj, target = action["object"], action["target"]
+        for name in (obj,) if target == TABLE else (obj, target):
+            # what rests on it, but the moving object (which may rest on its target already)
+            above = next((o for o, under in below.items() if under == name and o != obj), None)
+            if above is not None:
+                return k, f"{name} has {above} on it: move {above} first"
+        below[obj] = None if target == TABLE else target
+    return len(actions), ""

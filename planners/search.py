@@ -17,6 +17,8 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from .arrange import DECLARE_BELOW, plan_arrangements
+from .plans import check_preconditions
+from .tasks import symbolic_state
 
 TABLE_SPOTS = ((0.14, 0.14), (0.14, -0.14), (-0.14, 0.14), (-0.14, -0.14))
 """Table positions (m) search may put an object on: near the workspace corners (half-width 0.22 m),
@@ -63,7 +65,9 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     ``exclude``: (object, target) placements no plan may make (ones that failed in this scene);
     ``arrange``: ask the verifier which goal arrangements can stand (``arrange.plan_arrangements``):
     their move plans are seeds too, and only that probe may declare the goal infeasible (False:
-    the ablation, which declares whenever the search finds nothing).
+    the ablation, which declares whenever the search finds nothing). Every plan keeps Blocksworld's
+    preconditions (``plans.check_preconditions``): a sampled plan stops before its first step that
+    moves a covered object or puts one on a covered object, and seeds are cut there too.
 
     Returns:
         The best plan found (by success probability, then goal progress, then safety) and its
@@ -73,26 +77,32 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     base = env.unwrapped
     evidence, arranged = plan_arrangements(env, verifier, base.goal, exclude) if arrange else (None, [])
     names = list(base.tabletop.scene.names)
+    below = symbolic_state(env)
     steps = _choices(names, exclude)
     length = max_len or len(names)
+
+    def valid(plan):  # its prefix that keeps Blocksworld's preconditions (what moves, and where to, are clear)
+        return plan[: check_preconditions(plan, below)[0]]
+
+    firsts = np.array([i for i in range(1, len(steps)) if valid([steps[i]])])  # the steps that may come first
     probs = np.full((length, len(steps)), 1.0 / len(steps))  # (L, A)
-    probs[0, 0] = 0.0  # a plan takes at least one step
-    probs[0] /= probs[0].sum()
+    probs[0] = 0.0  # a plan takes at least one step, and a valid one
+    probs[0, firsts] = 1.0 / len(firsts)
 
     def allowed(plan):
         return plan and not any((a.get("object"), a.get("target")) in exclude for a in plan)
 
     arranged = [plan for plan in arranged if allowed(plan)]
-    given = [list(plan)[:length] for plan in seeds if allowed(plan)]
+    given = [p for p in (valid(list(plan)[:length]) for plan in seeds if allowed(plan)) if p]
     seeds = given + arranged  # whole: an arrangement plan may take more steps than a searched one
-    singles = [[dict(a)] for a in steps[1:]]
+    singles = [[dict(steps[i])] for i in firsts]
     scene_now = verifier.score(env, [[]] + singles + seeds, base.goal)
     now = scene_now.key(0)  # the scene as it is: the bar a plan must clear
     # Every single step, imagined exhaustively (one batched call, with the seed plans): the best is
     # the fallback plan and the first-step distribution CEM starts from (the elite single steps,
     # not uniform).
     order = scene_now.ranking()
-    first = order[(order > 0) & (order <= len(singles))][:ELITES]
+    first = firsts[order[(order > 0) & (order <= len(singles))][:ELITES] - 1]
     top = int(order[order > 0][0])
     best_plan, best = (singles + seeds)[top - 1], scene_now.key(top)
     probs[0] = 0.5 * probs[0]
@@ -101,7 +111,9 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
         probs = (1 - SEED_WEIGHT) * probs + SEED_WEIGHT * _step_frequencies(seeds, steps, length)
     for _ in range(iterations):
         draws = np.stack([rng.choice(len(steps), size=population, p=row) for row in probs], axis=1)  # (P, L)
-        plans = [_plan(steps, row) for row in draws]
+        plans = [valid(_plan(steps, row)) for row in draws]
+        for row, plan in zip(draws, plans, strict=True):
+            row[len(plan):] = 0  # a plan stops before its first step whose preconditions fail
         verdict = verifier.score(env, plans, base.goal)
         elite = verdict.ranking()[:ELITES]
         if verdict.key(int(elite[0])) > best:

@@ -13,7 +13,7 @@ from foretell.planners.bench import plan_run
 from foretell.planners.llm import Completion, LLMBackend
 from foretell.planners.loop import Planner, PlannerConfig, summarise
 from foretell.planners.search import cem_plan
-from foretell.planners.tasks import load_tasks, make_env, moves_to_actions
+from foretell.planners.tasks import load_tasks, make_env, moves_to_actions, symbolic_state
 from foretell.planners.verify import Scores, SimulatorVerifier, VerifierStats
 
 
@@ -323,6 +323,21 @@ def test_a_failed_placement_is_remembered_and_not_tried_again():
     assert not result.success and len(result.decisions) == 3 and result.decisions[2].plan == []
     assert f"{cube} on {ball} was tried and did not stay" in result.decisions[2].feedback[0]
     assert "(it did not stay)" in llm.prompts[-1]
+
+
+def test_a_plan_that_breaks_blocksworld_preconditions_is_rejected_with_the_reason(planbench_task):
+    """Moving a covered object is what a plan validator rejects; the reason goes back to the LLM."""
+    env, *_ = make_env(planbench_task)
+    try:
+        below = symbolic_state(env)
+    finally:
+        env.close()
+    covered, above = next((under, o) for o, under in below.items() if under is not None)
+    llm = ScriptedLLM([_plan_text([{"skill": "pick_place", "object": covered, "target": "table"}])])
+    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=2, max_decisions=1), llm).run(planbench_task)
+    assert result.steps == 0 and result.decisions[0].valid == 0
+    assert f"{covered} has {above} on it: move {above} first" in llm.prompts[1]
+    assert f"{covered} has {above} on it" in result.decisions[0].feedback[0]
 
 
 def test_the_unexecuted_rest_of_a_plan_seeds_the_next_search(tiny_skill_model, monkeypatch):

@@ -462,3 +462,20 @@ def test_validated_random_plans_never_raise_in_env_step():
             if plans == 2 or terminated or truncated:
                 break
     assert len(executed) >= 6 and {"pick_place", "push"} <= set(executed)
+
+
+def test_preconditions_are_tracked_along_a_plan():
+    from foretell.planners.plans import check_preconditions
+
+    below = {"a": None, "b": "a", "c": None}  # b rests on a
+    def place(o, t):
+        return {"skill": "pick_place", "object": o, "target": t, "dx": 0.0, "dy": 0.0}
+
+    assert check_preconditions([place("a", "c")], below) == (0, "a has b on it: move b first")
+    assert check_preconditions([place("c", "a")], below) == (0, "a has b on it: move b first")
+    assert check_preconditions([place("b", "table"), place("a", "c"), place("b", "a")], below) == (3, "")
+    assert check_preconditions([place("b", "c"), place("a", "b"), place("c", "a")], below) == \
+        (2, "c has b on it: move b first")
+    assert check_preconditions([place("b", "a")], below) == (1, "")  # putting it back where it rests
+    assert check_preconditions([{"skill": "declare_infeasible"}], below) == (1, "")
+    assert below == {"a": None, "b": "a", "c": None}  # not changed
