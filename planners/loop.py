@@ -23,15 +23,15 @@ The chosen plan is executed one skill at a time in MuJoCo; after each skill the 
 that what the skill was for actually happened (the object rests where it was put and the scene is
 still). If it did not, it replans from what actually happened, and remembers the failure: the
 history the LLM reads says the placement did not stay, and while the target rests where it did
-then, no candidate plan may try that placement more than ``PlannerConfig.retries`` more times (the verifier, a
-learned model above all, can be wrong where the real scene has just answered; but one retry is
-cheap, and whether a ball stays on a tall tower turns on details no verifier sees). The steps of the chosen plan that were not
-executed seed the next decision's search (the warm start of receding-horizon control), so a plan
-found once is not lost to one failed step. Model text is parsed as JSON and
-validated against the scene (``plans.parse_plan``) and against Blocksworld's preconditions from
-the perceived support relations (``plans.check_preconditions``: what is moved and where it goes
-must be clear), with the reason fed back as a plan validator's would be; it is never executed as
-code.
+then, no candidate plan may try that placement more than ``PlannerConfig.retries`` more times
+(the verifier, a learned model above all, can be wrong where the real scene has just answered;
+but one retry is cheap, and whether a ball stays on a tall tower turns on details no verifier
+sees). The steps of the chosen plan that were not executed seed the next decision's search (the
+warm start of receding-horizon control), so a plan found once is not lost to one failed step.
+Model text is parsed as JSON and validated against the scene (``plans.parse_plan``) and against
+Blocksworld's preconditions from the perceived support relations (``plans.check_preconditions``:
+what is moved and where it goes must be clear), with the reason fed back as a plan validator's
+would be; it is never executed as code.
 """
 
 from __future__ import annotations
@@ -108,6 +108,9 @@ class PlannerConfig:
             raise ValueError(f"unknown planner {self.planner!r}; valid planners: {', '.join(PLANNERS)}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if self.planner == "draft-verify" and self.rounds < 2:
+            raise ValueError(f"draft-verify needs rounds >= 2 (round 1 drafts, the later rounds ask the larger "
+                             f"backend), got rounds={self.rounds}")
         for name in ("candidates", "rounds", "samples", "sampling_steps", "max_tokens", "max_decisions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")

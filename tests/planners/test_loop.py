@@ -181,6 +181,8 @@ def test_planner_config_and_missing_parts_are_refused():
         Planner(PlannerConfig(planner="llm"), ScriptedLLM(["{}"]), None, ScriptedLLM(["{}"]))
     with pytest.raises(ValueError, match="retries must be >= 0"):
         PlannerConfig(retries=-1)
+    with pytest.raises(ValueError, match="draft-verify needs rounds >= 2"):
+        PlannerConfig(planner="draft-verify", rounds=1)
 
 
 def test_plan_run_writes_records_and_resumes(tmp_path):
