@@ -67,7 +67,9 @@ class PlannerConfig:
         candidates: K plans sampled from the LLM per round.
         rounds: proposal rounds per decision (later rounds see the verifier's failure reasons;
             ``draft-verify``: the first round is the small LLM's drafts, the later ones the large
-            LLM's, asked only when no draft verifies).
+            LLM's, asked only when no draft verifies). None: 1, or 2 for ``draft-verify``. One is
+            the default since a second round of the embedded LLM has never produced a verified plan
+            (val, 10 tasks: 1 round 90% at 48 s per episode, 2 rounds 80% at 82 s).
         accept: a verified plan with at least this success probability is taken at once.
         infeasible_below: if no plan reaches this probability after every round and a candidate
             declared the goal infeasible, the planner declares it.
@@ -90,7 +92,7 @@ class PlannerConfig:
 
     planner: str = "llm+wm"
     candidates: int = 6
-    rounds: int = 2
+    rounds: int | None = None
     accept: float = 0.6
     infeasible_below: float = 0.15
     samples: int = 8
@@ -108,6 +110,8 @@ class PlannerConfig:
             raise ValueError(f"unknown planner {self.planner!r}; valid planners: {', '.join(PLANNERS)}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if self.rounds is None:
+            self.rounds = 2 if self.planner == "draft-verify" else 1
         if self.planner == "draft-verify" and self.rounds < 2:
             raise ValueError(f"draft-verify needs rounds >= 2 (round 1 drafts, the later rounds ask the larger "
                              f"backend), got rounds={self.rounds}")

@@ -73,7 +73,7 @@ _LARGE = {  # draft-verify's larger backend, in both commands
 
 
 _DECIDE = {  # how each decision is made, in both commands
-    "rounds": typer.Option(2, min=1, help="LLM proposal rounds per decision."),
+    "rounds": typer.Option(None, min=1, help="LLM proposal rounds per decision [default: 1; draft-verify: 2]."),
     "max_decisions": typer.Option(6, "--max-decisions", min=1, help="Decisions per episode (LLM and search "
                                                                      "variants)."),
     "search": typer.Option(True, "--search/--no-search", help="llm+wm, llm+sim: when no LLM plan is verified, "
@@ -109,7 +109,7 @@ def plan(
     seed: int = typer.Option(0, min=0, help="Seeds the LLM's sampling, the world model's noise and search."),
     candidates: int = typer.Option(6, min=1, help="Plans the LLM proposes per round (K)."),
     samples: int = typer.Option(8, min=1, help="World-model samples per plan (S)."),
-    rounds: int = _DECIDE["rounds"],
+    rounds: int | None = _DECIDE["rounds"],
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],
@@ -205,7 +205,7 @@ def bench_plan_cmd(
     seed: int = typer.Option(0, min=0, help="Seed of every variant."),
     backend: Literal["local", "ray"] = typer.Option("local", help="local (one process) | ray (episodes spread "
                                                                   "over a Ray cluster)."),
-    rounds: int = _DECIDE["rounds"],
+    rounds: int | None = _DECIDE["rounds"],
     max_decisions: int = _DECIDE["max_decisions"],
     search: bool = _DECIDE["search"],
     arrange: bool = _DECIDE["arrange"],

@@ -185,6 +185,13 @@ def test_planner_config_and_missing_parts_are_refused():
         PlannerConfig(planner="draft-verify", rounds=1)
 
 
+def test_rounds_default_to_one_and_two_for_draft_verify():
+    assert PlannerConfig().rounds == 1
+    assert PlannerConfig(planner="llm").rounds == 1
+    assert PlannerConfig(planner="draft-verify").rounds == 2
+    assert PlannerConfig(planner="llm+wm", rounds=3).rounds == 3
+
+
 def test_plan_run_writes_records_and_resumes(tmp_path):
     tasks = load_tasks("planbench-bw", "test", limit=2)
     config = PlannerConfig(planner="expert")
