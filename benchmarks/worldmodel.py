@@ -9,6 +9,11 @@
 - the frame model (``FrameDiffusionModel``, default config, 64 px, K = 4): training samples/s
   (batch 16, its default) and imagined frames/s (3 Euler steps) at batch 1 and 16, against the
   simulator's 64 px scenario frames/s (``--frame-only`` measures just this part);
+- with ``--frame-mfu``, frame-model training on a GPU (or any device): samples/s, TFLOP/s and
+  model FLOP utilisation for a sweep of model sizes, batch sizes, bf16 autocast, channels-last
+  and ``torch.compile``; the FLOPs of one step (forward and backward) are counted by torch's
+  ``FlopCounterMode`` and divided by the step time; MFU is given against the datasheet's dense
+  bf16 peak (``--peak-tflops``) and against a bf16 8192^3 matrix product measured in the run;
 - the planner's call end to end: ``imagine`` of C plans x S samples x T skills on a BlockStack
   scene with a skill model of the skill-outcome config (history 1, horizon 1: one model call
   per skill, all C x S rollouts in one batch), read-outs (p(goal holds and still), p(fall))
@@ -17,6 +22,7 @@
 Weights are random: speed does not depend on them. Prints a table and writes JSON.
 
     MUJOCO_GL=egl python benchmarks/worldmodel.py --out runs/bench/worldmodel.json
+    python benchmarks/worldmodel.py --device cuda --frame-mfu --out runs/bench/frame-mfu.json
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -149,6 +156,113 @@ def frame_model_speed(device: str, repeats: int, steps: int = 3, batch: int = 16
             "frames_per_s": {str(b): r for b, r in rates.items()}}
 
 
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_tflops(device: str, n: int = 8192, repeats: int = 10) -> float:
+    """bf16 ``n x n x n`` matrix products per second on ``device``, in TFLOP/s (the measured ceiling)."""
+    g = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(n, n, generator=g).to(device, torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+# (block_out_channels, layers_per_block, batch, bf16, channels_last, compile, cudnn.benchmark): the
+# default model, DIAMOND's size (4 levels of 64 channels, 2 blocks each) and a wider one. The first
+# GPU session (2026-11-30) also ran fp32 and channels-last rows: fp32 was 19% slower than bf16 and
+# channels-last 31% slower (eager), and the wide model compiled with channels-last failed with
+# "CUDA error: misaligned address" (docs/benchmarks.md).
+MFU_SWEEP = (((16, 32, 64, 64), 1, 256, True, False, False, True),
+             ((64, 64, 64, 64), 2, 256, True, False, False, True),
+             ((64, 64, 64, 64), 2, 1024, True, False, False, True),
+             ((64, 128, 256, 256), 2, 1024, True, False, False, True),
+             ((64, 64, 64, 64), 2, 1024, True, False, True, True),
+             ((64, 128, 256, 256), 2, 1024, True, False, True, True))
+
+
+def frame_training_mfu(device: str, channels: tuple[int, ...], layers: int, batch: int, bf16: bool,
+                       channels_last: bool, compiled: bool, cudnn_benchmark: bool, steps: int) -> dict:
+    """One frame-model training configuration at 64 px, K = 4: FLOPs per step (forward and
+    backward, ``FlopCounterMode`` on the eager model), samples/s and TFLOP/s over ``steps``
+    timed steps after warm-up (the compile happens there)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    model = FrameDiffusionModel(image_size=64, block_out_channels=channels, layers_per_block=layers).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    g = torch.Generator().manual_seed(4)
+    frames = torch.randint(0, 256, (batch, model.config.history + 1, 64, 64, 3), dtype=torch.uint8, generator=g)
+    data = {"frames": frames.to(device)}
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    with FlopCounterMode(display=False) as counter:
+        with autocast:
+            loss = model.training_loss(data, g)
+        loss.backward()
+    flops = counter.get_total_flops()
+    denoiser = torch.compile(model) if compiled else model
+
+    def step() -> None:
+        with autocast:
+            loss = model.training_loss(data, g, denoiser)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    start = time.perf_counter()
+    for _ in range(3):
+        step()
+    _sync(device)
+    warmup = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    wall = time.perf_counter() - start
+    return {"block_out_channels": list(channels), "layers_per_block": layers, "batch": batch, "bf16": bf16,
+            "channels_last": channels_last, "compile": compiled, "cudnn_benchmark": cudnn_benchmark,
+            "parameters": sum(p.numel() for p in model.parameters()), "flops_per_step": flops,
+            "warmup_s": round(warmup, 2), "samples_per_s": steps * batch / wall, "tflops": flops * steps / wall / 1e12}
+
+
+def frame_mfu_sweep(device: str, steps: int, peak_tflops: float, out: Path) -> None:
+    """Runs ``MFU_SWEEP``, writing the JSON after every configuration (a run cut short keeps what it measured)."""
+    measured = matmul_tflops(device)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu"
+    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device, "device_name": name,
+              "torch": torch.__version__, "peak_tflops_datasheet_bf16": peak_tflops,
+              "matmul_tflops_bf16_measured": measured, "rows": []}
+    print(f"{name}: bf16 8192^3 matmul {measured:.0f} TFLOP/s (datasheet dense bf16 {peak_tflops:.0f})")
+    print(f"{'channels':>18s} {'L':>2s} {'batch':>5s} {'bf16':>5s} {'c-last':>6s} {'compile':>7s} {'cudnn-b':>7s} "
+          f"{'params':>10s} {'samples/s':>10s} {'TFLOP/s':>8s} {'MFU':>6s} {'of matmul':>9s}")
+    for channels, layers, batch, bf16, channels_last, compiled, cudnn_benchmark in MFU_SWEEP:
+        try:
+            row = frame_training_mfu(device, channels, layers, batch, bf16, channels_last, compiled, cudnn_benchmark,
+                                     steps)
+        except Exception as error:  # one configuration failing (a compile error, memory) must not lose the rest
+            row = {"block_out_channels": list(channels), "layers_per_block": layers, "batch": batch, "bf16": bf16,
+                   "channels_last": channels_last, "compile": compiled, "cudnn_benchmark": cudnn_benchmark,
+                   "error": f"{type(error).__name__}: {error}"}
+            print(f"{str(channels):>18s} {layers:2d} {batch:5d} failed: {row['error'][:200]}")
+        else:
+            row["mfu"], row["of_matmul"] = row["tflops"] / peak_tflops, row["tflops"] / measured
+            print(f"{str(channels):>18s} {layers:2d} {batch:5d} {str(bf16):>5s} {str(channels_last):>6s} "
+                  f"{str(compiled):>7s} {str(cudnn_benchmark):>7s} {row['parameters']:10,d} {row['samples_per_s']:10.0f} {row['tflops']:8.1f} "
+                  f"{row['mfu']:6.1%} {row['of_matmul']:9.1%}")
+        result["rows"].append(row)
+        atomic_write_json(out, result)
+    print(f"wrote {out}")
+
+
 def imagine_transitions_per_s(model: ObjectDiffusionModel, plans: int, samples: int, skills: int, steps: int,
                               repeats: int) -> dict:
     """``imagine`` (plus read-outs) on a seeded 4-object BlockStack scene: C x S x T skill transitions/s."""
@@ -191,10 +305,18 @@ def main() -> None:
     parser.add_argument("--skill-model", type=Path, default=None,
                         help="a trained skill run to time imagine with (default: random weights, same config)")
     parser.add_argument("--frame-only", action="store_true", help="only the frame model and 64 px rendering")
+    parser.add_argument("--frame-mfu", action="store_true",
+                        help="only frame-model training throughput and MFU over a sweep of sizes (for GPUs)")
+    parser.add_argument("--mfu-steps", type=int, default=20, help="timed training steps per MFU configuration")
+    parser.add_argument("--peak-tflops", type=float, default=989.0,
+                        help="the device's dense bf16 peak in TFLOP/s (H100/H200 SXM datasheet: 989)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/worldmodel.json"))
     args = parser.parse_args()
     device = resolve_device(args.device)
     torch.manual_seed(0)
+    if args.frame_mfu:
+        frame_mfu_sweep(device, args.mfu_steps, args.peak_tflops, args.out)
+        return
     if args.frame_only:
         rendered = scenario_frames_per_s(("rgb", "state"), args.episodes)
         frame = frame_model_speed(device, args.repeats)

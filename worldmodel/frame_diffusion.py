@@ -51,6 +51,18 @@ def frames_to_tensor(frames: torch.Tensor) -> torch.Tensor:
     return frames.float().div(127.5).sub(1.0).movedim(-1, -3)
 
 
+def _pixel_noise(shape: torch.Size, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """A standard normal tensor of ``shape`` on ``device``, every draw decided by the CPU
+    ``generator``. On the CPU it is drawn from it directly. Elsewhere one seed is drawn from it
+    and the tensor is drawn on the device: drawing tens of millions of numbers a step on
+    the CPU and copying them over would starve a GPU (a batch of 256 64-px windows with K = 4
+    holds 16 M noise values)."""
+    if device.type == "cpu":
+        return torch.randn(shape, generator=generator)
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+    return torch.randn(shape, generator=torch.Generator(device).manual_seed(seed), device=device)
+
+
 def tensor_to_frames(x: torch.Tensor) -> torch.Tensor:
     """Float ``(..., 3, S, S)`` in [-1, 1] -> uint8 frames ``(..., S, S, 3)`` (rounded, clipped)."""
     return x.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).movedim(-3, -1)
@@ -147,7 +159,8 @@ class FrameDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
                       denoiser: nn.Module | None = None, property_dropout: float = 0.0) -> torch.Tensor:
         """EDM's weighted denoising loss of the next frame on one batch (``frame_data`` layout:
         ``frames (B, K + 1, S, S, 3)`` uint8, ``actions (B, K, A)``), with context noise. Every
-        random draw comes from ``generator`` (CPU), so runs reproduce on any device;
+        random draw comes from ``generator`` (CPU; on a GPU the pixel noise is drawn there from a
+        seed taken from it, ``_pixel_noise``), so runs reproduce on the same kind of device;
         ``property_dropout`` is accepted for the training loop's sake and unused (frames carry
         no property input)."""
         cfg = self.config
@@ -156,9 +169,9 @@ class FrameDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         context, target = frames[:, :-1], frames[:, -1]
         y = self._normalise(target, self._reference(context))  # (B, 3, S, S)
         sigma = torch.exp(cfg.p_mean + cfg.p_std * torch.randn(b, generator=generator)).to(device)  # (B,)
-        noise = torch.randn(y.shape, generator=generator).to(device)
+        noise = _pixel_noise(y.shape, generator, device)
         context_sigma = (cfg.context_noise_max * torch.rand(b, generator=generator)).to(device)  # (B,)
-        context_noise = torch.randn(context.shape, generator=generator).to(device)
+        context_noise = _pixel_noise(context.shape, generator, device)
         noisy_context = context + context_sigma.view(b, 1, 1, 1, 1) * context_noise
         s = sigma.view(b, 1, 1, 1)
         noisy = y + s * noise

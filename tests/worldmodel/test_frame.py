@@ -69,6 +69,25 @@ def test_model_shapes_round_trip_and_determinism(tmp_path):
         model.rollout(context, horizon=1, actions=torch.zeros(2, 2, 4))
 
 
+def test_pixel_noise_is_drawn_from_the_generator_on_cpu():
+    from foretell.worldmodel.frame_diffusion import _pixel_noise
+
+    shape = torch.Size((2, 3, 8, 8))
+    drawn = _pixel_noise(shape, torch.Generator().manual_seed(5), torch.device("cpu"))
+    assert torch.equal(drawn, torch.randn(shape, generator=torch.Generator().manual_seed(5)))
+
+
+@pytest.mark.gpu
+def test_training_loss_on_cuda_is_seeded_and_draws_noise_there():  # conftest skips it without CUDA
+    model = FrameDiffusionModel(image_size=16, **TINY_FRAME).to("cuda")
+    frames = torch.randint(0, 256, (4, 3, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    batch = {"frames": frames.to("cuda")}
+    first = model.training_loss(batch, torch.Generator().manual_seed(2))
+    again = model.training_loss(batch, torch.Generator().manual_seed(2))
+    assert first.device.type == "cuda" and torch.equal(first, again)
+    assert not torch.equal(first, model.training_loss(batch, torch.Generator().manual_seed(3)))
+
+
 @pytest.mark.parametrize("kind, dim", [("vector", 4), ("skill", 22)])
 def test_actions_condition_the_prediction(kind, dim):
     torch.manual_seed(0)
