@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU session: the CUDA checks and speed measurements of docs/benchmarks.md ("GPU").
+# One prepared GPU session: the CUDA checks and speed measurements of docs/benchmarks.md ("On a GPU").
 # Run it on the device machine from the repository root, with the wheels of the packages the CUDA
 # image lacks in .whl/ and NVIDIA's GL loader packages in .gl/ (docs/benchmarks.md says how to
 # fetch both). Every part is time-boxed so the session ends inside its lease; results go to $OUT.
@@ -19,8 +19,9 @@ python3 -c "import torch, mujoco, diffusers; print('torch', torch.__version__, t
 'mujoco', mujoco.__version__, 'diffusers', diffusers.__version__)"
 
 # a small rendered dataset for the training-CLI check, made on the CPUs while the GPU measures
-(timeout 240 "${fore[@]}" generate foretell/Collide-v0 --episodes 32 --split train --space A --obs-keys rgb,state \
-  --out /tmp/data/collide --workers 8 --json > "$OUT/generate.log" 2>&1) &
+(timeout 240 "${fore[@]}" generate foretell/Collide-v0 --episodes 32 --split train --space A \
+  --obs-keys rgb,state,properties,object_mask --out /tmp/data/collide \
+  --workers 8 --json > "$OUT/generate.log" 2>&1) &
 
 echo "== frame-model training MFU"
 timeout 210 python3 benchmarks/worldmodel.py --device cuda --frame-mfu --out "$OUT/frame-mfu.json" 2>&1 \
