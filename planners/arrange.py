@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -103,18 +104,28 @@ def arrangements(goal: Goal, names: list[str], support: np.ndarray) -> list[Arra
                         float(weakest[i]), float(joint[i])) for i, c in ((i, chains[i]) for i in order)]
 
 
+class Probe(NamedTuple):
+    """What ``plan_arrangements`` found: ``evidence`` that the goal can be achieved (the best
+    arrangement's weakest support; None: a goal ``arrangements`` does not handle; 0.0: no
+    arrangement exists), move ``plans`` to the best supported arrangements, and the ``cappers``:
+    objects nothing stays on (every support on them below ``DECLARE_BELOW``)."""
+
+    evidence: float | None
+    plans: list[list[dict]]
+    cappers: frozenset[str]
+
+
 def plan_arrangements(env, verifier, goal: Goal, blocked: Collection[tuple[str, str]] = (),
-                      limit: int = MAX_ARRANGEMENTS) -> tuple[float | None, list[list[dict]]]:
+                      limit: int = MAX_ARRANGEMENTS) -> Probe:
     """Ask ``verifier`` which object stays on which (``verifier.probe``, every ordered pair from the
     probe scene, one call), and plan moves to the arrangements satisfying ``goal`` it supports best.
 
     A placement that failed in the real scene (``blocked``) keeps ``BLOCKED_FACTOR`` of its support.
 
     Returns:
-        The evidence that the goal can be achieved: the best arrangement's weakest support (None:
-        a goal ``arrangements`` does not handle; 0.0: no arrangement exists), and the shortest
-        move plans from the current scene to the ``limit`` best arrangements whose weakest
-        support is at least ``DECLARE_BELOW`` (equal support: fewer moves first).
+        A ``Probe``: the evidence that the goal can be achieved, the shortest move plans from the
+        current scene to the ``limit`` best arrangements whose weakest support is at least
+        ``DECLARE_BELOW`` (equal support: fewer moves first), and the objects nothing stays on.
     """
     names = [n for n, present in zip(env.unwrapped.object_names, env.unwrapped.present, strict=True) if present]
     pairs = [(o, t) for o in names for t in names if o != t]
@@ -122,11 +133,12 @@ def plan_arrangements(env, verifier, goal: Goal, blocked: Collection[tuple[str, 
     p = p * np.array([BLOCKED_FACTOR if pair in blocked else 1.0 for pair in pairs])
     support = np.zeros((len(names), len(names)))
     support[[names.index(o) for o, _ in pairs], [names.index(t) for _, t in pairs]] = p
+    cappers = frozenset(t for j, t in enumerate(names) if support[:, j].max(initial=0.0) < DECLARE_BELOW)
     found = arrangements(goal, names, support)
     if found is None:
-        return None, []
+        return Probe(None, [], cappers)
     if not found:
-        return 0.0, []
+        return Probe(0.0, [], cappers)
     below = symbolic_state(env)
     plans: list[tuple[tuple, list[tuple[str, str]]]] = []
     for arrangement in found[: 8 * limit]:
@@ -139,4 +151,4 @@ def plan_arrangements(env, verifier, goal: Goal, blocked: Collection[tuple[str, 
         if moves:
             plans.append(((-round(arrangement.weakest, 2), len(moves), -arrangement.joint), moves))
     plans.sort(key=lambda kv: kv[0])
-    return found[0].weakest, [moves_to_actions(env, moves) for _, moves in plans[:limit]]
+    return Probe(found[0].weakest, [moves_to_actions(env, moves) for _, moves in plans[:limit]], cappers)

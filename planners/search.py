@@ -75,7 +75,8 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
         the arrangement the verifier rates best from here, or ``[declare_infeasible]`` when none is likely to stand.
     """
     base = env.unwrapped
-    evidence, arranged = plan_arrangements(env, verifier, base.goal, exclude) if arrange else (None, [])
+    evidence, arranged, cappers = (plan_arrangements(env, verifier, base.goal, exclude) if arrange
+                                   else (None, [], frozenset()))
     names = list(base.tabletop.scene.names)
     below = symbolic_state(env)
     steps = _choices(names, exclude)
@@ -96,7 +97,7 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
     given = [p for p in (valid(list(plan)[:length]) for plan in seeds if allowed(plan)) if p]
     seeds = given + arranged  # whole: an arrangement plan may take more steps than a searched one
     singles = [[dict(steps[i])] for i in firsts]
-    scene_now = verifier.score(env, [[]] + singles + seeds, base.goal)
+    scene_now = verifier.score(env, [[]] + singles + seeds, base.goal, cappers)
     now = scene_now.key(0)  # the scene as it is: the bar a plan must clear
     # Every single step, imagined exhaustively (one batched call, with the seed plans): the best is
     # the fallback plan and the first-step distribution CEM starts from (the elite single steps,
@@ -114,7 +115,7 @@ def cem_plan(env, verifier, rng: np.random.Generator, max_len: int | None = None
         plans = [valid(_plan(steps, row)) for row in draws]
         for row, plan in zip(draws, plans, strict=True):
             row[len(plan):] = 0  # a plan stops before its first step whose preconditions fail
-        verdict = verifier.score(env, plans, base.goal)
+        verdict = verifier.score(env, plans, base.goal, cappers)
         elite = verdict.ranking()[:ELITES]
         if verdict.key(int(elite[0])) > best:
             best, best_plan = verdict.key(int(elite[0])), plans[int(elite[0])]

@@ -14,6 +14,7 @@ state, it leaves the goal true in a stable scene, and says in words why the like
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import mujoco
@@ -50,18 +51,31 @@ class Scores:
                 float(self.safe[c]) if self.safe is not None else 0.0)
 
 
-def goal_progress(goal: Goal, names: list[str], on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
+def goal_progress(goal: Goal, names: list[str], on: np.ndarray, on_table: np.ndarray,
+                  cappers: Collection[str] = ()) -> np.ndarray:
     """How much of a goal holds, in [0, 1], per scene: the mean over its predicates of their truth,
     ``tower_height(h)`` counted as the fraction of the tower standing. ``on (..., N, N)``,
     ``on_table (..., N)`` -> ``(...,)``. A dense signal where p(success) is 0 for every candidate
     (a six-object tower is rarely finished by one imagined plan, but a taller partial tower is
-    closer), used to rank such candidates, never to call a plan successful."""
-    from foretell.worldmodel.readouts import goal_truth, predicates, tower_heights
+    closer), used to rank such candidates, never to call a plan successful.
 
+    ``cappers``: objects nothing stays on (the arrangement probe's verdict). A tower of height
+    k < h topped by one is a dead end: it is finished only by taking the capper off (1 step) and
+    placing h - k + 1 objects, as many steps as a tower of height k - 2 needs, so it counts as
+    that. Without this, a search that finds no whole plan would stack a ball mid-tower because
+    the tower gets taller (stack-physics-v0 test/000, session 9)."""
+    from foretell.worldmodel.readouts import goal_truth, object_heights, predicates
+
+    capped = np.array([n in cappers for n in names], dtype=bool)
     parts = []
     for pred in predicates(goal):
         if pred.name == "tower_height":
-            parts.append(np.minimum(tower_heights(on, on_table) / pred.args[0], 1.0))
+            h = int(pred.args[0])
+            heights = object_heights(on, on_table)  # (..., N)
+            top = ~on.any(axis=-2)  # nothing stands on it
+            dead = top & capped & (heights < h)
+            heights = np.where(dead, np.maximum(heights - 2, 0), np.where(top, heights, 0))
+            parts.append(np.minimum(heights.max(axis=-1, initial=0) / h, 1.0))
         else:
             parts.append(goal_truth([pred], names, on, on_table).astype(float))
     return np.mean(parts, axis=0)
@@ -111,7 +125,9 @@ class WorldModelVerifier:
         words = np.random.SeedSequence([self.seed, int(key)]).generate_state(2)
         self._generator.manual_seed((int(words[0]) << 31) ^ int(words[1]))
 
-    def score(self, env, plans: list[list[dict]], goal: Goal) -> Scores:
+    def score(self, env, plans: list[list[dict]], goal: Goal, cappers: Collection[str] = ()) -> Scores:
+        """Imagine every plan (one batched call) and score it against ``goal``; ``cappers``: objects
+        nothing stays on, for the progress of failing plans (``goal_progress``)."""
         from foretell.worldmodel import SceneState, imagine  # inference API only
         from foretell.worldmodel.readouts import still, support
 
@@ -124,7 +140,8 @@ class WorldModelVerifier:
         safe = 1.0 - imagined.p_fall().max(axis=1)  # (C,): p(no object falls), bounded by the likeliest fall
         final = imagined.final_states()  # (C, S, N, 13)
         on, on_table = support(final, scene.objects, scene.mask, self.tolerance)
-        progress = (goal_progress(goal, scene.object_names, on, on_table) * still(final, scene.mask)).mean(axis=1)
+        progress = (goal_progress(goal, scene.object_names, on, on_table, cappers)
+                    * still(final, scene.mask)).mean(axis=1)
         self.stats.add(len(plans), start, int(sum(len(plan) for plan in plans)) * self.num_samples)
         return Scores(p, why, safe, progress)
 
@@ -173,7 +190,7 @@ class SimulatorVerifier:
 
     stats: VerifierStats = field(default_factory=VerifierStats)
 
-    def score(self, env, plans: list[list[dict]], goal: Goal) -> Scores:
+    def score(self, env, plans: list[list[dict]], goal: Goal, cappers: Collection[str] = ()) -> Scores:
         start = time.perf_counter()
         base = env.unwrapped
         snapshot = base.get_state()
@@ -195,7 +212,7 @@ class SimulatorVerifier:
                         reason = f"the scene is still moving after {action.get('skill')}"
                 why.append(reason)
                 on, on_table = physics.support_matrix(base.tabletop.scene, base.tabletop.data)
-                progress[c] = goal_progress(goal, list(base.tabletop.scene.names), on, on_table)
+                progress[c] = goal_progress(goal, list(base.tabletop.scene.names), on, on_table, cappers)
                 base.set_state(snapshot)
         finally:
             base.set_state(snapshot)

@@ -75,6 +75,13 @@ def support(states: torch.Tensor | np.ndarray, objects: Sequence, mask: np.ndarr
 def tower_heights(on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
     """Tallest chain of ``on`` relations based on the table, per scene: ``on (..., N, N)``,
     ``on_table (..., N)`` -> ``(...,)`` int (``goals.tower_height`` vectorised)."""
+    return object_heights(on, on_table).max(axis=-1, initial=0)
+
+
+def object_heights(on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
+    """Each object's height in the tallest chain of ``on`` relations under it that reaches the
+    table (1: on the table; 0: in no such chain), per scene: ``(..., N, N)``, ``(..., N)`` ->
+    ``(..., N)`` int."""
     n = on_table.shape[-1]
     height = on_table.astype(np.int64)  # (..., N)
     for _ in range(n):  # relax: height[a] = max(height[a], height[b] + 1) for a on b with height[b] > 0
@@ -83,7 +90,7 @@ def tower_heights(on: np.ndarray, on_table: np.ndarray) -> np.ndarray:
         if np.array_equal(new, height):
             break
         height = new
-    return height.max(axis=-1, initial=0)
+    return height
 
 
 def predicates(goal) -> list:

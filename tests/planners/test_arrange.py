@@ -47,13 +47,13 @@ def test_the_simulator_probe_finds_feasible_towers_and_restores_the_scene():
     env, *_ = make_env(task)
     try:
         before = symbolic_state(env), env.unwrapped.elapsed_steps
-        evidence, plans = plan_arrangements(env, SimulatorVerifier(), env.unwrapped.goal)
+        evidence, plans, _ = plan_arrangements(env, SimulatorVerifier(), env.unwrapped.goal)
         assert (symbolic_state(env), env.unwrapped.elapsed_steps) == before
         assert evidence >= DECLARE_BELOW and plans
         ball = next(o.name for o in env.unwrapped.objects if o.shape == "ball")
         cube = next((o.name for o in env.unwrapped.objects if o.shape == "cube"), None)
         if cube is not None:
-            evidence, plans = plan_arrangements(env, SimulatorVerifier(), _goal(f"on({cube}, {ball})"))
+            evidence, plans, _ = plan_arrangements(env, SimulatorVerifier(), _goal(f"on({cube}, {ball})"))
             assert evidence < DECLARE_BELOW and plans == []
     finally:
         env.close()
@@ -66,7 +66,7 @@ class _Stubborn:
     def __init__(self, support: float, progressing: bool = False) -> None:
         self.support, self.progressing, self.stats = support, progressing, VerifierStats()
 
-    def score(self, env, plans, goal):
+    def score(self, env, plans, goal, cappers=()):
         progress = np.array([0.5 if plan and self.progressing else 0.0 for plan in plans])
         return Scores(np.zeros(len(plans)), [""] * len(plans), progress=progress)
 

@@ -91,7 +91,7 @@ def test_search_finishes_what_the_llm_starts(planbench_task):
         def __init__(self):
             self.stats = VerifierStats()
 
-        def score(self, env, plans, goal):
+        def score(self, env, plans, goal, cappers=()):
             steps = [[(a.get("object"), a.get("target")) for a in plan] for plan in plans]
             shared = [sum(x == y for x, y in zip(s, wanted, strict=False)) for s in steps]
             return Scores(np.array([float(s == wanted) for s in steps]), [""] * len(plans),
@@ -115,7 +115,7 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
     wanted = [(names[1], names[0]), (names[2], names[1])]
 
     class Prefers:
-        def score(self, env, plans, goal):
+        def score(self, env, plans, goal, cappers=()):
             def p(plan):
                 steps = [(a["object"], a["target"]) for a in plan]
                 return 1.0 if steps == wanted else 0.5 if steps[:1] == wanted[:1] else 0.0
@@ -125,7 +125,7 @@ def test_cem_finds_the_plan_a_verifier_prefers(planbench_task):
     try:
         plan, p = cem_plan(env, Prefers(), np.random.default_rng(0), max_len=2, population=256, iterations=4,
                            arrange=False)
-        never = type("Never", (), {"score": lambda self, e, plans, g: Scores(
+        never = type("Never", (), {"score": lambda self, e, plans, g, cappers=(): Scores(
             np.zeros(len(plans)), [""] * len(plans), progress=np.full(len(plans), 0.5))})()
         none, p_none = cem_plan(env, never, np.random.default_rng(0), max_len=2, population=8, arrange=False)
     finally:
@@ -140,7 +140,7 @@ def test_cem_starts_from_seed_plans(planbench_task):
     wanted = [(names[1], names[0]), (names[2], names[1]), (names[3], names[2])]
 
     class Exact:
-        def score(self, env, plans, goal):
+        def score(self, env, plans, goal, cappers=()):
             return Scores(np.array([float([(a.get("object"), a.get("target")) for a in plan] == wanted) for plan in plans]),
                           [""] * len(plans))
 
@@ -315,6 +315,25 @@ def test_goal_progress_grades_partial_towers():
     on_table = np.array([[True, False, True], [True, True, True]])
     goal = Goal((Predicate("tower_height", (3,)), Predicate("on", ("b", "a"))), "custom")
     np.testing.assert_allclose(goal_progress(goal, names, on, on_table), [(2 / 3 + 1) / 2, (1 / 3 + 0) / 2])
+
+
+def test_goal_progress_counts_a_tower_capped_too_early_as_a_dead_end():
+    from foretell.envs import Goal, Predicate
+    from foretell.planners.verify import goal_progress
+
+    names = ["a", "b", "c", "ball", "d"]
+    on = np.zeros((3, 5, 5), dtype=bool)
+    on[:, 1, 0] = on[:, 2, 1] = True  # every scene: c on b on a
+    on[0, 3, 2] = True  # scene 0: the ball on top, a 4-tower of the goal's 5
+    on[1, 4, 2] = True  # scene 1: d on top instead, a 4-tower
+    on[2, 4, 2] = on[2, 3, 4] = True  # scene 2: d, then the ball: the whole 5-tower
+    on_table = np.zeros((3, 5), dtype=bool)
+    on_table[:, 0] = True
+    on_table[0, 4] = on_table[1, 3] = True
+    goal = Goal((Predicate("tower_height", (5,)),), "custom")
+    np.testing.assert_allclose(goal_progress(goal, names, on, on_table), [4 / 5, 4 / 5, 1.0])
+    # a capped 4-tower needs the ball off and two placements: as far from done as a 2-tower
+    np.testing.assert_allclose(goal_progress(goal, names, on, on_table, {"ball"}), [2 / 5, 4 / 5, 1.0])
 
 
 def test_a_failed_placement_is_remembered_and_not_tried_again():
