@@ -106,6 +106,8 @@ def plan(
                                      help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
     episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split; puzzles-v0: the first "
                                                  "ceil(N / templates) of each template)."),
+    stride: int = typer.Option(1, min=1, help="Take every k-th task of the split (a spread of task kinds; the "
+                                              "first 20 stack-physics-v0 test tasks are all one-ball towers)."),
     seed: int = typer.Option(0, min=0, help="Seeds the LLM's sampling, the world model's noise and search."),
     candidates: int = typer.Option(6, min=1, help="Plans the LLM proposes per round (K)."),
     samples: int = typer.Option(8, min=1, help="World-model samples per plan (S)."),
@@ -131,13 +133,16 @@ def plan(
         raise ValueError("--large-llm goes with --planner draft-verify (the larger backend asked when no draft "
                          "verifies), and draft-verify needs it")
     if task == "puzzles-v0":
+        if stride != 1:
+            raise ValueError("--stride applies to stack-physics-v0 and planbench-bw; puzzles-v0 takes the first "
+                             "tasks of each template")
         _plan_puzzles(split, planner, _llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
                       episodes, seed, out, resume, video, as_json)
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search, arrange=arrange,
                            sampling_steps=sampling_steps, retries=retries)
-    tasks = load_tasks(task, split, limit=episodes)
+    tasks = load_tasks(task, split, limit=episodes * stride)[::stride]
     spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
     large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video, large)

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from foretell.cli import app
+from foretell.planners.tasks import load_tasks
 
 runner = CliRunner()
 
@@ -30,6 +31,17 @@ def test_plan_json_and_resume(tmp_path):
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["episodes"] == 2
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 2
+
+
+def test_plan_stride_spreads_the_tasks():
+    result = _run("plan", "--task", "planbench-bw", "--planner", "expert", "--episodes", "2", "--stride", "50",
+                  "--json")
+    assert result.exit_code == 0, result.output
+    ids = [e["task_id"] for e in json.loads(result.stdout)["per_episode"]]
+    every = [t.task_id for t in load_tasks("planbench-bw", "test")]
+    assert ids == [every[0], every[50]]
+    refused = _run("plan", "--task", "puzzles-v0", "--planner", "random", "--stride", "2")
+    assert refused.exit_code == 2 and "--stride applies to" in refused.output
 
 
 def test_bench_plan_writes_the_table(tmp_path):
