@@ -48,4 +48,5 @@ timeout 90 "${fore[@]}" train world --kind object --data /tmp/data/collide --out
 echo "object: rc $?"; cat "$OUT/train-object.json"; tail -3 "$OUT/train-object.err"
 
 echo "== GPU tests"
-timeout 60 python3 -m pytest -q -m gpu -p no:cacheprovider tests/app/test_runtime.py 2>&1 | tail -3
+timeout 90 python3 -m pytest -q -m gpu -p no:cacheprovider tests/app/test_runtime.py tests/worldmodel/test_frame.py 2>&1 \
+  | tail -3
