@@ -60,6 +60,7 @@ class WindowSet:
     property_dim: int
     fps: float
     sources: list[str] = field(default_factory=list)
+    _weights: tuple[float, torch.Tensor] | None = field(default=None, repr=False)  # sample_batch's cache
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -86,11 +87,32 @@ class WindowSet:
             out["actions"] = torch.from_numpy(self.actions[frames[:, k - 1:k - 1 + h]])  # (B, H, A)
         return out
 
-    def sample_batch(self, batch_size: int, generator: torch.Generator, scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """``batch_size`` windows drawn uniformly with replacement by ``generator``; ``scale`` > 1:
-        each window's scene scaled by a factor drawn log-uniformly from [1 / scale, scale]
-        (``scale_scene``; skill data only)."""
-        batch = self.batch(torch.randint(len(self), (batch_size,), generator=generator).numpy())
+    def motion(self) -> np.ndarray:
+        """``(W,)`` the fastest any object moves (m/s, linear speed) in each window, history and
+        future frames together: a ball that is released at rest and falls counts as moving."""
+        speed = np.linalg.norm(self.states[..., 7:10], axis=-1) * self.mask  # (F, N)
+        per_frame = speed.max(axis=1)  # (F,)
+        window = self.history + self.horizon
+        return np.lib.stride_tricks.sliding_window_view(per_frame, window)[self.starts].max(axis=1)
+
+    def draw(self, batch_size: int, generator: torch.Generator, motion_weight: float = 0.0) -> np.ndarray:
+        """``(batch_size,)`` window indices for ``sample_batch``, drawn by ``generator`` alone."""
+        if motion_weight <= 0:
+            return torch.randint(len(self), (batch_size,), generator=generator).numpy()
+        if self._weights is None or self._weights[0] != motion_weight:
+            m = self.motion()
+            self._weights = (motion_weight, torch.from_numpy(1.0 + motion_weight * m / max(m.mean(), 1e-9)))
+        return torch.multinomial(self._weights[1], batch_size, replacement=True, generator=generator).numpy()
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator, scale: float = 1.0,
+                     motion_weight: float = 0.0) -> dict[str, torch.Tensor]:
+        """``batch_size`` windows drawn with replacement by ``generator``: uniformly, or with
+        ``motion_weight`` > 0, window w with probability proportional to
+        ``1 + motion_weight * motion[w] / mean(motion)`` (``motion``), so that scenes at rest,
+        most of a 4 s puzzle attempt, do not crowd out the few windows where something happens;
+        ``scale`` > 1: each window's scene scaled by a factor drawn log-uniformly from
+        [1 / scale, scale] (``scale_scene``; skill data only)."""
+        batch = self.batch(self.draw(batch_size, generator, motion_weight))
         if scale == 1.0:
             return batch
         if self.action_kind != "skill":

@@ -43,6 +43,10 @@ def train_world(
     scale_augment: float = typer.Option(None, "--scale-augment", min=1.0, max=3.0,
                                         help="Skill models: scale each training scene by a factor in [1/S, S] "
                                              "(sizes the data lacks) [default: 1, off]."),
+    motion_weight: float = typer.Option(None, "--motion-weight", min=0.0, max=100.0,
+                                        help="Object models: draw training windows in which objects move more "
+                                             "often, weight 1 + W x motion / mean motion (puzzles: 3) [default: 0, "
+                                             "uniform]."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""
@@ -51,7 +55,8 @@ def train_world(
     config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,
                             compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
                             checkpoint_every=checkpoint_every, hidden_dim=hidden_dim, num_layers=num_layers,
-                            skill_prior=skill_prior, velocity_prior=velocity_prior, scale_augment=scale_augment)
+                            skill_prior=skill_prior, velocity_prior=velocity_prior, scale_augment=scale_augment,
+                            motion_weight=motion_weight)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports

@@ -38,6 +38,25 @@ def test_batches_are_drawn_by_the_generator_alone(collide_dataset):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_motion_weighting_draws_moving_windows_more_often(collide_dataset):
+    ws = load_windows([collide_dataset], history=2, horizon=3)
+    motion = ws.motion()
+    # A window's motion is the fastest any object moves over its 5 frames, recomputed by hand.
+    w = len(ws) // 2
+    frames = slice(ws.starts[w], ws.starts[w] + 5)
+    speed = np.linalg.norm(ws.states[frames, :, 7:10], axis=-1) * ws.mask[frames]
+    assert motion.shape == (len(ws),) and motion[w] == pytest.approx(speed.max())
+    fast = motion > np.median(motion)
+    assert fast.any() and not fast.all()
+    share = {weight: fast[ws.draw(4000, torch.Generator().manual_seed(0), weight)].mean() for weight in (0.0, 10.0)}
+    weights = 1 + 10.0 * motion / motion.mean()  # the documented draw probability, up to a constant
+    expected = (weights * fast).sum() / weights.sum()
+    assert share[10.0] == pytest.approx(expected, abs=0.03) and expected > fast.mean() + 0.1
+    assert share[0.0] == pytest.approx(fast.mean(), abs=0.03)
+    a, b = (ws.sample_batch(8, torch.Generator().manual_seed(5), motion_weight=3.0) for _ in range(2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_statistics_have_the_model_sizes_and_scale_the_targets(collide_dataset):
     ws = load_windows([collide_dataset], history=2, horizon=3)
     stats = ws.statistics()
