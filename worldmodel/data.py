@@ -60,7 +60,8 @@ class WindowSet:
     property_dim: int
     fps: float
     sources: list[str] = field(default_factory=list)
-    _weights: tuple[float, torch.Tensor] | None = field(default=None, repr=False)  # sample_batch's cache
+    episode_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (E,) each episode's first frame
+    _weights: tuple[tuple[float, float], torch.Tensor] | None = field(default=None, repr=False)  # draw's cache
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -95,24 +96,30 @@ class WindowSet:
         window = self.history + self.horizon
         return np.lib.stride_tricks.sliding_window_view(per_frame, window)[self.starts].max(axis=1)
 
-    def draw(self, batch_size: int, generator: torch.Generator, motion_weight: float = 0.0) -> np.ndarray:
-        """``(batch_size,)`` window indices for ``sample_batch``, drawn by ``generator`` alone."""
-        if motion_weight <= 0:
+    def draw(self, batch_size: int, generator: torch.Generator, motion_weight: float = 0.0,
+             start_weight: float = 0.0) -> np.ndarray:
+        """``(batch_size,)`` window indices for ``sample_batch``, drawn by ``generator`` alone:
+        uniformly, or window w with probability proportional to
+        ``(1 + motion_weight * motion[w] / mean(motion)) * (1 + start_weight * [w starts an episode])``."""
+        if motion_weight <= 0 and start_weight <= 0:
             return torch.randint(len(self), (batch_size,), generator=generator).numpy()
-        if self._weights is None or self._weights[0] != motion_weight:
-            m = self.motion()
-            self._weights = (motion_weight, torch.from_numpy(1.0 + motion_weight * m / max(m.mean(), 1e-9)))
+        if self._weights is None or self._weights[0] != (motion_weight, start_weight):
+            m = self.motion() if motion_weight > 0 else np.zeros(len(self))
+            weights = (1.0 + motion_weight * m / max(m.mean(), 1e-9)) * \
+                (1.0 + start_weight * np.isin(self.starts, self.episode_starts))
+            self._weights = ((motion_weight, start_weight), torch.from_numpy(weights))
         return torch.multinomial(self._weights[1], batch_size, replacement=True, generator=generator).numpy()
 
     def sample_batch(self, batch_size: int, generator: torch.Generator, scale: float = 1.0,
-                     motion_weight: float = 0.0) -> dict[str, torch.Tensor]:
-        """``batch_size`` windows drawn with replacement by ``generator``: uniformly, or with
-        ``motion_weight`` > 0, window w with probability proportional to
-        ``1 + motion_weight * motion[w] / mean(motion)`` (``motion``), so that scenes at rest,
-        most of a 4 s puzzle attempt, do not crowd out the few windows where something happens;
-        ``scale`` > 1: each window's scene scaled by a factor drawn log-uniformly from
-        [1 / scale, scale] (``scale_scene``; skill data only)."""
-        batch = self.batch(self.draw(batch_size, generator, motion_weight))
+                     motion_weight: float = 0.0, start_weight: float = 0.0) -> dict[str, torch.Tensor]:
+        """``batch_size`` windows drawn with replacement by ``generator`` (``draw``): with
+        ``motion_weight`` > 0 windows where objects move come more often, so that scenes at rest,
+        most of a 4 s puzzle attempt, do not crowd out the few where something happens; with
+        ``start_weight`` > 0 so do the windows that open an episode (a puzzle attempt's first
+        window is the only one that starts from the state the action creates, and the only one
+        a planner's imagination starts from). ``scale`` > 1: each window's scene scaled by a
+        factor drawn log-uniformly from [1 / scale, scale] (``scale_scene``; skill data only)."""
+        batch = self.batch(self.draw(batch_size, generator, motion_weight, start_weight))
         if scale == 1.0:
             return batch
         if self.action_kind != "skill":
@@ -275,7 +282,7 @@ def load_windows(paths: Sequence[str | Path], history: int, horizon: int) -> Win
         if has_props else None,
         actions=None if kind == "none" else np.concatenate([p["actions"] for p in parts]),
         starts=starts.astype(np.int64), history=history, horizon=horizon, action_kind=kind, property_dim=p_dim,
-        fps=float(parts[0]["fps"]), sources=[str(p) for p in paths])
+        fps=float(parts[0]["fps"]), sources=[str(p) for p in paths], episode_starts=offsets[:-1].astype(np.int64))
 
 
 def _pad_rows(array: np.ndarray, n: int) -> np.ndarray:

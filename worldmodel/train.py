@@ -94,6 +94,8 @@ class TrainConfig:
             to match, so a model trained on space-A sizes has seen space B's (1 = off).
         motion_weight: object kinds only: draw windows in which objects move more often
             (``WindowSet.sample_batch``; 0 = uniform). A puzzle attempt is 4 s, most of it at rest.
+        start_weight: object kinds only: draw the windows that open an episode 1 + S times as
+            often (``WindowSet.draw``; 0 = off): the puzzle attempt's release.
         model: the model class's arguments: ``ObjectDiffusionModel``'s (history, horizon,
             hidden_dim, num_layers, ...) or ``FrameDiffusionModel``'s (history, target,
             block_out_channels, context_noise_max, ...).
@@ -120,6 +122,7 @@ class TrainConfig:
     compile: bool = False
     scale_augment: float = 1.0
     motion_weight: float = 0.0
+    start_weight: float = 0.0
     model: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -150,10 +153,11 @@ class TrainConfig:
             raise ValueError(f"scale_augment must be in [1, 3] (1: off), got {self.scale_augment}")
         if self.scale_augment != 1.0 and self.kind == "frame":
             raise ValueError("scale_augment applies to object models trained on skill data, not to --kind frame")
-        if not 0.0 <= self.motion_weight <= 100.0:
-            raise ValueError(f"motion_weight must be in [0, 100] (0: uniform windows), got {self.motion_weight}")
-        if self.motion_weight and self.kind == "frame":
-            raise ValueError("motion_weight applies to object models (--kind object or regressor), not to --kind frame")
+        for name in ("motion_weight", "start_weight"):
+            if not 0.0 <= getattr(self, name) <= 100.0:
+                raise ValueError(f"{name} must be in [0, 100] (0: off), got {getattr(self, name)}")
+            if getattr(self, name) and self.kind == "frame":
+                raise ValueError(f"{name} applies to object models (--kind object or regressor), not to --kind frame")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError(f"weight_decay and grad_clip must be >= 0, got {self.weight_decay}, {self.grad_clip}")
         allowed = set(inspect.signature(MODEL_CLASSES[self.kind].__init__).parameters) - {"self", *DATA_FIELDS}
@@ -325,7 +329,8 @@ def _train(config: TrainConfig, run: Path, windows: WindowSet | FrameWindowSet, 
     for step in bar:
         generator = step_generator(config.seed, rank, step)
         batch = windows.sample_batch(config.batch_size, generator, **(
-            {"scale": config.scale_augment, "motion_weight": config.motion_weight} if config.kind != "frame" else {}))
+            {"scale": config.scale_augment, "motion_weight": config.motion_weight, "start_weight": config.start_weight}
+            if config.kind != "frame" else {}))
         batch = {k: v.to(device) for k, v in batch.items()}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)

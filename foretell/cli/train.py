@@ -47,6 +47,9 @@ def train_world(
                                         help="Object models: draw training windows in which objects move more "
                                              "often, weight 1 + W x motion / mean motion (puzzles: 3) [default: 0, "
                                              "uniform]."),
+    start_weight: float = typer.Option(None, "--start-weight", min=0.0, max=100.0,
+                                       help="Object models: draw the windows that open an episode 1 + S times as "
+                                            "often (puzzles: the release) [default: 0, off]."),
     as_json: bool = json_option(),
 ) -> None:
     """Train a world model on datasets; under torchrun, with DDP (gloo on CPU, nccl on CUDA)."""
@@ -56,7 +59,7 @@ def train_world(
                             compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
                             checkpoint_every=checkpoint_every, hidden_dim=hidden_dim, num_layers=num_layers,
                             skill_prior=skill_prior, velocity_prior=velocity_prior, scale_augment=scale_augment,
-                            motion_weight=motion_weight)
+                            motion_weight=motion_weight, start_weight=start_weight)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports

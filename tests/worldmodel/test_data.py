@@ -38,7 +38,7 @@ def test_batches_are_drawn_by_the_generator_alone(collide_dataset):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_motion_weighting_draws_moving_windows_more_often(collide_dataset):
+def test_motion_and_start_weighting_draw_those_windows_more_often(collide_dataset):
     ws = load_windows([collide_dataset], history=2, horizon=3)
     motion = ws.motion()
     # A window's motion is the fastest any object moves over its 5 frames, recomputed by hand.
@@ -53,7 +53,13 @@ def test_motion_weighting_draws_moving_windows_more_often(collide_dataset):
     expected = (weights * fast).sum() / weights.sum()
     assert share[10.0] == pytest.approx(expected, abs=0.03) and expected > fast.mean() + 0.1
     assert share[0.0] == pytest.approx(fast.mean(), abs=0.03)
-    a, b = (ws.sample_batch(8, torch.Generator().manual_seed(5), motion_weight=3.0) for _ in range(2))
+    # start_weight: the windows that open an episode come 1 + S times as often as the others.
+    opening = np.isin(ws.starts, ws.episode_starts)
+    assert opening.sum() == len(_lengths(collide_dataset)) and ws.starts[opening].tolist() == ws.episode_starts.tolist()
+    expected = 5 * opening.sum() / (5 * opening.sum() + (~opening).sum())
+    assert opening[ws.draw(4000, torch.Generator().manual_seed(0), start_weight=4.0)].mean() == \
+        pytest.approx(expected, abs=0.03)
+    a, b = (ws.sample_batch(8, torch.Generator().manual_seed(5), motion_weight=3.0, start_weight=1.0) for _ in range(2))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -170,6 +170,7 @@ def test_a_checkpoint_of_another_kind_is_refused(collide_dataset, tmp_path):
     ({"model": {"stats": {}}}, "unknown model arguments \\['stats'\\]"), ({"data": ()}, "at least one dataset"),
     ({"scale_augment": 0.5}, "scale_augment must be in"), ({"kind": "frame", "scale_augment": 1.5}, "not to --kind frame"),
     ({"motion_weight": -1.0}, "motion_weight must be in"), ({"kind": "frame", "motion_weight": 3.0}, "not to --kind frame"),
+    ({"start_weight": 101.0}, "start_weight must be in"), ({"kind": "frame", "start_weight": 1.0}, "not to --kind frame"),
 ])
 def test_bad_train_configs_are_refused(change, message, tmp_path):
     with pytest.raises(ValueError, match=message):
