@@ -37,6 +37,8 @@ from foretell.worldmodel.ocp_model import rollout
 AGENTS = ("cem+wm", "llm+cem")
 STATE_DIM = 13
 PROGRESS_WEIGHT = 1e-3  # ranks candidates the model gives equal p(success) by how far they move the target
+FORBIDDEN_SHORTFALL = 1.0  # m added to an imagined attempt's shortfall when the red ball touches a forbidden object
+SCORES = ("p", "shortfall")
 PROGRESS_SCALE = 0.05  # m: moving the target this far counts as full progress
 INTERPOLATE = 4  # sub-frames per 40 ms frame when reading touches: a 2.4 m/s ball moves 9.6 cm a frame
 
@@ -58,6 +60,8 @@ class PuzzleSolverConfig:
         min_std: floor of the Gaussian's std, so the search never collapses to a point.
         llm_candidates: K actions the LLM proposes (``llm+cem``).
         llm_temperature, llm_max_tokens: the LLM's sampling.
+        score: what ranks candidates (``WorldModelScorer``): ``p``, the share of imagined
+            futures that succeed, or ``shortfall``, how far they end from the goal on average.
     """
 
     population: int = 48
@@ -73,6 +77,7 @@ class PuzzleSolverConfig:
     llm_candidates: int = 6
     llm_temperature: float = 0.8
     llm_max_tokens: int = 48
+    score: str = "p"
 
     def __post_init__(self) -> None:
         for name in ("population", "elites", "iterations", "samples", "sampling_steps", "frames",
@@ -81,6 +86,8 @@ class PuzzleSolverConfig:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
         if self.elites > self.population:
             raise ValueError(f"elites must be <= population, got elites={self.elites}, population={self.population}")
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.refits < 0:
             raise ValueError(f"refits must be >= 0, got refits={self.refits}")
         for name in ("tried_radius", "seed_std", "min_std"):
@@ -134,8 +141,9 @@ def _interpolated(trajectory: np.ndarray, sub: int) -> np.ndarray:
     return np.concatenate([merged, trajectory[..., -1:, :, :]], axis=-3)
 
 
-def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The puzzle's verdict on imagined attempts, as ``envs.puzzles.core.judge`` decides it.
+def judge_imagined(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The puzzle's verdict on imagined attempts, as ``envs.puzzles.core.judge`` decides it, and
+    how far each attempt falls short of it.
 
     Args:
         trajectory: ``(..., T, N, 13)`` states from t = 0 (the action's state) to the end.
@@ -143,7 +151,12 @@ def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.n
     Returns:
         success ``(...)`` bool: the goal is reached and the red ball touches no forbidden object;
         progress ``(...)`` in [0, 1]: how far the target moved (capped at ``PROGRESS_SCALE``), 0
-        where a forbidden object is touched.
+        where a forbidden object is touched;
+        shortfall ``(...)`` m, 0 where the goal is reached: ``off``: how far the target's final
+        centre is above ``below``; ``zone``: its final distance to the patch (plus its height
+        above lying); ``touch``: the closest its surface came to the other's (centre distance
+        less both largest half-extents); ``FORBIDDEN_SHORTFALL`` more where a forbidden object
+        is touched. A graded version of success that ranks near misses above wild ones.
     """
     names = [o.name for o in task.objects]
     goal, objects = task.goal, task.objects
@@ -152,12 +165,18 @@ def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.n
     final = trajectory[..., -1, k, :]
     if goal.kind == "off":
         reached = final[..., 2] < goal.below
+        short = np.maximum(final[..., 2] - goal.below, 0.0)
     elif goal.kind == "zone":
-        lying = final[..., 2] < objects[k].half_extents().max() + ON_TABLE_MARGIN
-        reached = goal.zone.contains(final[..., :2]) & lying
+        lift = final[..., 2] - (objects[k].half_extents().max() + ON_TABLE_MARGIN)
+        reached = goal.zone.contains(final[..., :2]) & (lift < 0)
+        outside = np.maximum(np.abs(final[..., :2] - np.asarray(goal.zone.pos)) - np.asarray(goal.zone.half_size), 0)
+        short = np.linalg.norm(outside, axis=-1) + np.maximum(lift, 0.0)
     elif goal.kind == "touch":
         j = names.index(goal.other)
         reached = shapes_touch(objects[k], objects[j], fine[..., k, :], fine[..., j, :]).any(axis=-1)
+        gap = np.linalg.norm(fine[..., k, :3] - fine[..., j, :3], axis=-1).min(axis=-1) \
+            - objects[k].half_extents().max() - objects[j].half_extents().max()
+        short = np.where(reached, 0.0, np.maximum(gap, 0.0))
     else:
         raise ValueError(f"unknown goal kind {goal.kind!r}")
     violated = np.zeros(reached.shape, dtype=bool)
@@ -166,7 +185,8 @@ def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.n
         violated |= shapes_touch(objects[agent], objects[f], fine[..., agent, :], fine[..., f, :]).any(axis=-1)
     moved = np.linalg.norm(trajectory[..., -1, k, :3] - trajectory[..., 0, k, :3], axis=-1)
     progress = np.minimum(moved / PROGRESS_SCALE, 1.0) * ~violated
-    return reached & ~violated, progress
+    shortfall = np.where(reached, 0.0, short) + FORBIDDEN_SHORTFALL * violated
+    return reached & ~violated, progress, shortfall
 
 
 # ---------------------------------------------------------------- scoring candidates on the model
@@ -174,9 +194,10 @@ def success_and_progress(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.n
 class WorldModelScorer:
     """p(success) of candidate actions on one task, imagined by a passive object world model.
 
-    Calling it with ``(C, A)`` normalised actions returns ``(C,)`` scores (p(success) plus
-    ``PROGRESS_WEIGHT`` x mean progress) from one batched rollout of C x S futures. Every random
-    draw comes from ``generator``.
+    Calling it with ``(C, A)`` normalised actions returns ``(C,)`` scores from one batched rollout
+    of C x S futures: ``config.score == "p"``: p(success) plus ``PROGRESS_WEIGHT`` x mean
+    progress; ``"shortfall"``: minus the mean shortfall (m, ``judge_imagined``) plus
+    ``PROGRESS_WEIGHT`` x p(success). Every random draw comes from ``generator``.
     """
 
     model: ObjectDiffusionModel
@@ -203,11 +224,13 @@ class WorldModelScorer:
         s = futures.shape[1]
         start_states = np.repeat(initial[:, None, None], s, axis=1)  # (C, S, 1, N, 13)
         trajectory = np.concatenate([start_states, futures], axis=2)
-        success, progress = success_and_progress(self.scene.task, trajectory)  # (C, S) each
+        success, progress, shortfall = judge_imagined(self.scene.task, trajectory)  # (C, S) each
         self.calls += 1
         self.transitions += c * s * cfg.frames
         self.seconds += time.perf_counter() - start
         self.last_p = success.mean(axis=1)
+        if cfg.score == "shortfall":
+            return -shortfall.mean(axis=1) + PROGRESS_WEIGHT * self.last_p
         return self.last_p + PROGRESS_WEIGHT * progress.mean(axis=1)
 
 

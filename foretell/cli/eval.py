@@ -155,6 +155,9 @@ def eval_puzzles(
     samples: int = typer.Option(2, min=1, help="cem+wm, llm+cem: imagined futures per candidate."),
     frames: int = typer.Option(100, min=1, help="cem+wm, llm+cem: imagined 40 ms frames per attempt."),
     refits: int = typer.Option(5, min=0, help="cem+wm, llm+cem: failed attempts that refit the search."),
+    score: Literal["p", "shortfall"] = typer.Option(
+        "p", help="cem+wm, llm+cem: rank candidates by p (share of imagined futures that succeed) or shortfall "
+        "(how far they end from the goal, m)."),
     llm: str = typer.Option("local", help="llm+cem: LLM backend (local | openai | transformers | replay)."),
     llm_record: Path = typer.Option(None, "--llm-record", help="llm+cem: append every LLM call to this JSON-lines file."),
     out: Path = typer.Option(None, help=OUT_HELP),
@@ -166,7 +169,7 @@ def eval_puzzles(
     check_out(out)
     model, backend = puzzle_agent_inputs(agent, world_model, {"kind": llm}, llm_record)
     config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
-                                samples=samples, frames=frames, refits=refits)
+                                samples=samples, frames=frames, refits=refits, score=score)
 
     def run(progress):
         return run_puzzle_agent(split, agent, model, config, attempts, tasks_per_template, seed, backend,

@@ -25,7 +25,7 @@ from foretell.planners.puzzles import (
     WorldModelPuzzleAgent,
     cem_search,
     evaluate_world_model,
-    success_and_progress,
+    judge_imagined,
 )
 from foretell.worldmodel import ObjectDiffusionModel
 
@@ -64,11 +64,12 @@ def test_initial_state_is_the_attempts_first_frame_and_readout_agrees(name):
     outcome = fam.attempt(task, solution)
     scene = PuzzleScene.from_task(fam, task)
     np.testing.assert_allclose(scene.initial_states(solution[None])[0], outcome.states[0], atol=1e-9)
-    success, progress = success_and_progress(task, outcome.states[None])
+    success, progress, shortfall = judge_imagined(task, outcome.states[None])
     assert success.tolist() == [outcome.success] == [True]
-    assert 0 < progress[0] <= 1
+    assert 0 < progress[0] <= 1 and shortfall.tolist() == [0.0]
     idle = fam.idle(task)
-    assert success_and_progress(task, idle.states[None])[0].tolist() == [False]
+    success, _, shortfall = judge_imagined(task, idle.states[None])
+    assert success.tolist() == [False] and 0 < shortfall[0] < 1  # short of the goal, but no forbidden touch
 
 
 def test_cem_finds_the_optimum_of_a_scripted_scorer():
@@ -161,6 +162,8 @@ def test_agents_are_checked():
         evaluate_world_model("heldout", "llm+cem", None)
     with pytest.raises(ValueError, match="elites"):
         PuzzleSolverConfig(population=4, elites=5)
+    with pytest.raises(ValueError, match="score must be one of"):
+        PuzzleSolverConfig(score="distance")
 
 
 def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
@@ -171,11 +174,12 @@ def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path / "wm")
     args = ["eval", "puzzles", "--split", "heldout", "--agent", "cem+wm", "--world-model", str(tmp_path / "wm"),
             "--template", "drop_dominoes", "--tasks-per-template", "1", "--attempts", "2", "--population", "4",
-            "--iterations", "1", "--samples", "1", "--frames", "8", "--json"]
+            "--iterations", "1", "--samples", "1", "--frames", "8", "--score", "shortfall", "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{"):])
     assert out["agent"] == "cem+wm" and out["templates"] == ["drop_dominoes"] and out["tasks"] == 1
+    assert out["solver"]["score"] == "shortfall"
     missing = CliRunner().invoke(app, ["eval", "puzzles", "--agent", "cem+wm"])
     assert missing.exit_code == 2 and "needs --world-model" in missing.output
 
