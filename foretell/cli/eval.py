@@ -156,8 +156,8 @@ def eval_puzzles(
     frames: int = typer.Option(100, min=1, help="cem+wm, llm+cem: imagined 40 ms frames per attempt."),
     refits: int = typer.Option(5, min=0, help="cem+wm, llm+cem: failed attempts that refit the search."),
     score: Literal["p", "shortfall"] = typer.Option(
-        "p", help="cem+wm, llm+cem: rank candidates by p (share of imagined futures that succeed) or shortfall "
-        "(how far they end from the goal, m)."),
+        "shortfall", help="cem+wm, llm+cem: rank candidates by shortfall (how far the imagined futures end from "
+        "the goal, m) or p (the share that succeed)."),
     llm: str = typer.Option("local", help="llm+cem: LLM backend (local | openai | transformers | replay)."),
     llm_record: Path = typer.Option(None, "--llm-record", help="llm+cem: append every LLM call to this JSON-lines file."),
     out: Path = typer.Option(None, help=OUT_HELP),

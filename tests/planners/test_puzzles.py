@@ -174,12 +174,12 @@ def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path / "wm")
     args = ["eval", "puzzles", "--split", "heldout", "--agent", "cem+wm", "--world-model", str(tmp_path / "wm"),
             "--template", "drop_dominoes", "--tasks-per-template", "1", "--attempts", "2", "--population", "4",
-            "--iterations", "1", "--samples", "1", "--frames", "8", "--score", "shortfall", "--json"]
+            "--iterations", "1", "--samples", "1", "--frames", "8", "--score", "p", "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{"):])
     assert out["agent"] == "cem+wm" and out["templates"] == ["drop_dominoes"] and out["tasks"] == 1
-    assert out["solver"]["score"] == "shortfall"
+    assert out["solver"]["score"] == "p"
     missing = CliRunner().invoke(app, ["eval", "puzzles", "--agent", "cem+wm"])
     assert missing.exit_code == 2 and "needs --world-model" in missing.output
 
