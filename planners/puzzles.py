@@ -386,6 +386,53 @@ def evaluate_world_model(split: str, agent: str, model: ObjectDiffusionModel,
     return result
 
 
+def ranking_quality(split: str, model: ObjectDiffusionModel, config: PuzzleSolverConfig | None = None,
+                    candidates: int = 160, tasks_per_template: int | None = None, seed: int = 0,
+                    templates: Sequence[str] | None = None, progress=None) -> dict:
+    """How well a world model ranks actions, apart from any search: per task, ``candidates``
+    uniform actions (the task's own generator, ``task_rng``) are attempted in the simulator and
+    scored by ``WorldModelScorer`` (``config.score``, ``samples``, ``sampling_steps``, ``frames``);
+    the result is each task's AUROC of the score against the simulator's verdict (nan where the
+    candidates hold one class), the share of candidates that succeed and their mean imagined
+    p(success), and the mean AUROC over the tasks that have one, overall and per template.
+    """
+    from foretell.envs.puzzles.benchmark import families, task_rng, task_set
+    from foretell.metrics import auroc
+
+    if candidates < 2:
+        raise ValueError(f"candidates must be >= 2, got {candidates}")
+    config = config or PuzzleSolverConfig()
+    tasks = [t for t in task_set(split, tasks_per_template) if templates is None or t.template in set(templates)]
+    by_family = {f.name: f for f in families()}
+    rows = []
+    for task in progress(tasks) if progress else tasks:
+        fam, rng = by_family[task.family], task_rng(seed, task)
+        actions = rng.uniform(-1.0, 1.0, (candidates, fam.action_dim))
+        truth = np.array([fam.attempt(task, a, stop_early=True).success for a in actions])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        scorer = WorldModelScorer(model, PuzzleScene.from_task(fam, task), config, generator)
+        scores, p = [], []
+        for start in range(0, candidates, config.population):
+            scores.append(scorer(actions[start:start + config.population]))
+            p.append(scorer.last_p)
+        scores, p = np.concatenate(scores), np.concatenate(p)
+        rows.append({"task_id": task.task_id, "template": task.template, "auroc": auroc(scores, truth),
+                     "success_rate": float(truth.mean()), "imagined_p": float(p.mean())})
+
+    def summary(part: list[dict]) -> dict:
+        scored = [r["auroc"] for r in part if r["auroc"] == r["auroc"]]
+        return {"n": len(part), "tasks_with_auroc": len(scored),
+                "auroc": float(np.mean(scored)) if scored else float("nan"),
+                "success_rate": float(np.mean([r["success_rate"] for r in part])),
+                "imagined_p": float(np.mean([r["imagined_p"] for r in part]))}
+
+    return {"benchmark": "puzzles-v0", "diagnostic": "ranking", "split": split, "candidates": candidates,
+            "seed": seed, "solver": asdict(config), **summary(rows),
+            "per_template": {t: summary([r for r in rows if r["template"] == t])
+                             for t in dict.fromkeys(r["template"] for r in rows)},
+            "results": rows}
+
+
 def puzzle_agent_inputs(agent: str, world_model: str | Path | None = None, llm: dict | None = None,
                         record: str | Path | None = None) -> tuple[ObjectDiffusionModel | None, object]:
     """What a puzzle agent needs, loaded: the world model from its run folder (``cem+wm``,

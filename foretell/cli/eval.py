@@ -178,6 +178,40 @@ def eval_puzzles(
     emit(result, as_json, puzzle_lines(result, split, agent, attempts, seed))
 
 
+@app.command("puzzle-ranking")
+def eval_puzzle_ranking(
+    world_model: Path = typer.Option(..., "--world-model", exists=True, file_okay=False,
+                                     help="A passive object world model trained on puzzle attempts."),
+    split: Literal["train", "heldout"] = typer.Option("train", help="Task split: train (validation) or heldout."),
+    candidates: int = typer.Option(160, min=2, help="Uniform actions per task, each attempted in the simulator."),
+    tasks_per_template: int = typer.Option(None, min=1, help="First N stored tasks of each template (default all)."),
+    template: list[str] = typer.Option(None, "--template", help="Only these templates of the split (repeatable)."),
+    samples: int = typer.Option(4, min=1, help="Imagined futures per candidate."),
+    score: Literal["p", "shortfall"] = typer.Option("shortfall", help="What ranks the candidates (as eval puzzles)."),
+    seed: int = typer.Option(0, min=0, help="Seed of the candidates and the sampler."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """How well a puzzle world model ranks uniform actions (AUROC against the simulator), apart from the search."""
+    from foretell.planners.puzzles import PuzzleSolverConfig, puzzle_agent_inputs, ranking_quality
+
+    check_out(out)
+    model, _ = puzzle_agent_inputs("cem+wm", world_model)
+    config = PuzzleSolverConfig(samples=samples, score=score, population=min(64, candidates),
+                                elites=min(8, candidates))
+
+    def run(progress):
+        return ranking_quality(split, model, config, candidates, tasks_per_template, seed, template or None, progress)
+    result = evaluate(run, f"puzzle ranking {split}", out)
+    emit(result, as_json, [
+        f"puzzles-v0 {split}: {result['n']} tasks, {candidates} uniform actions each, score {score}, {samples} samples",
+        f"mean AUROC {result['auroc']:.3f} over {result['tasks_with_auroc']} tasks with both outcomes; success rate "
+        f"{result['success_rate']:.3f}, mean imagined p {result['imagined_p']:.3f}",
+        *(f"  {name:20s} AUROC {row['auroc']:.3f} ({row['tasks_with_auroc']}/{row['n']} tasks)  success "
+          f"{row['success_rate']:.3f}  imagined p {row['imagined_p']:.3f}" for name, row in result["per_template"].items()),
+    ])
+
+
 def puzzle_lines(result: dict, split: str, agent: str, attempts: int, seed: int) -> list[str]:
     """The human-readable summary of a puzzles-v0 run (``eval puzzles``, ``plan --task puzzles-v0``)."""
     return [

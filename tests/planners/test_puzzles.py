@@ -26,6 +26,7 @@ from foretell.planners.puzzles import (
     cem_search,
     evaluate_world_model,
     judge_imagined,
+    ranking_quality,
 )
 from foretell.worldmodel import ObjectDiffusionModel
 
@@ -213,3 +214,32 @@ def test_plan_cli_runs_puzzles_through_the_benchmark_harness(tiny_model, tmp_pat
                           (["--planner", "random", "--resume"], "--resume and --video apply")]:
         bad = CliRunner().invoke(app, ["plan", "--task", "puzzles-v0", *args])
         assert bad.exit_code != 0 and message in bad.output, bad.output
+
+
+def test_ranking_quality_scores_uniform_actions_against_the_simulator(tiny_model, tmp_path):
+    """``eval puzzle-ranking``: per task, uniform actions attempted for real and scored by the model."""
+    from typer.testing import CliRunner
+
+    from foretell.cli import app
+
+    config = PuzzleSolverConfig(population=4, elites=2, samples=2, sampling_steps=1, frames=8)
+    result = ranking_quality("heldout", tiny_model, config, candidates=10, tasks_per_template=2,
+                             templates=["topple_dominoes"])
+    assert result["n"] == 2 and len(result["results"]) == 2
+    for row in result["results"]:
+        assert 0 <= row["success_rate"] <= 1 and 0 <= row["imagined_p"] <= 1
+        assert row["auroc"] != row["auroc"] or 0 <= row["auroc"] <= 1  # nan where one outcome only
+    scored = [r["auroc"] for r in result["results"] if r["auroc"] == r["auroc"]]
+    assert result["tasks_with_auroc"] == len(scored)
+    again = ranking_quality("heldout", tiny_model, config, candidates=10, tasks_per_template=2,
+                            templates=["topple_dominoes"])
+    assert json.dumps(again) == json.dumps(result)  # seeded: the same actions, verdicts and scores
+    with pytest.raises(ValueError, match="candidates"):
+        ranking_quality("heldout", tiny_model, config, candidates=1)
+    tiny_model.save_pretrained(tmp_path / "wm")
+    cli = CliRunner().invoke(app, ["eval", "puzzle-ranking", "--world-model", str(tmp_path / "wm"), "--split",
+                                   "heldout", "--template", "drop_dominoes", "--tasks-per-template", "1",
+                                   "--candidates", "4", "--samples", "1", "--json"])
+    assert cli.exit_code == 0, cli.output
+    out = json.loads(cli.stdout[cli.stdout.index("{"):])
+    assert out["diagnostic"] == "ranking" and out["n"] == 1 and out["candidates"] == 4
