@@ -193,7 +193,7 @@ def judge_imagined(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray
 # ---------------------------------------------------------------- scoring candidates on the model
 @dataclass
 class WorldModelScorer:
-    """p(success) of candidate actions on one task, imagined by a passive object world model.
+    """Scores of candidate actions on one task, imagined by a passive object world model.
 
     Calling it with ``(C, A)`` normalised actions returns ``(C,)`` scores from one batched rollout
     of C x S futures: ``config.score == "p"``: p(success) plus ``PROGRESS_WEIGHT`` x mean
@@ -402,7 +402,13 @@ def ranking_quality(split: str, model: ObjectDiffusionModel, config: PuzzleSolve
     if candidates < 2:
         raise ValueError(f"candidates must be >= 2, got {candidates}")
     config = config or PuzzleSolverConfig()
-    tasks = [t for t in task_set(split, tasks_per_template) if templates is None or t.template in set(templates)]
+    tasks = task_set(split, tasks_per_template)
+    if templates is not None:
+        unknown = sorted(set(templates) - {t.template for t in tasks})
+        if unknown:
+            raise ValueError(f"templates {unknown} are not in split {split}; it has "
+                             f"{sorted({t.template for t in tasks})}")
+        tasks = [t for t in tasks if t.template in set(templates)]
     by_family = {f.name: f for f in families()}
     rows = []
     for task in progress(tasks) if progress else tasks:

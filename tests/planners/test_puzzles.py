@@ -236,6 +236,8 @@ def test_ranking_quality_scores_uniform_actions_against_the_simulator(tiny_model
     assert json.dumps(again) == json.dumps(result)  # seeded: the same actions, verdicts and scores
     with pytest.raises(ValueError, match="candidates"):
         ranking_quality("heldout", tiny_model, config, candidates=1)
+    with pytest.raises(ValueError, match="not in split heldout"):
+        ranking_quality("heldout", tiny_model, config, templates=["drop_ramp"])
     tiny_model.save_pretrained(tmp_path / "wm")
     cli = CliRunner().invoke(app, ["eval", "puzzle-ranking", "--world-model", str(tmp_path / "wm"), "--split",
                                    "heldout", "--template", "drop_dominoes", "--tasks-per-template", "1",
