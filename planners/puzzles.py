@@ -177,7 +177,7 @@ def judge_imagined(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray
         reached = shapes_touch(objects[k], objects[j], fine[..., k, :], fine[..., j, :]).any(axis=-1)
         gap = np.linalg.norm(fine[..., k, :3] - fine[..., j, :3], axis=-1).min(axis=-1) \
             - objects[k].half_extents().max() - objects[j].half_extents().max()
-        short = np.where(reached, 0.0, np.maximum(gap, 0.0))
+        short = np.maximum(gap, 0.0)
     else:
         raise ValueError(f"unknown goal kind {goal.kind!r}")
     violated = np.zeros(reached.shape, dtype=bool)
