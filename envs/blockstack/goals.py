@@ -1,7 +1,8 @@
 """Goals as conjunctions of predicates, their feasibility, sampling, and instruction text.
 
 Predicates (args are object names):
-- ``on(a, b)``: a rests on b (touching, above, over b's footprint);
+- ``on(a, b)``: a rests on b (touching, above, over b's footprint, and not touching the table:
+  an object is on the table or on objects, never both, as in Blocksworld);
 - ``on_table(a)``: a touches the table;
 - ``clear(a)``: nothing rests on a;
 - ``tower_height(h)``: some chain of resting objects, based on the table, is >= h objects tall.

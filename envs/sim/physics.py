@@ -95,8 +95,10 @@ def contact_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.nd
 def support_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
     """Resting relations: ``on (N, N)`` with ``on[a, b]`` = a rests on b; ``on_table (N,)``.
 
-    a rests on b when they touch, a's centre is above b's top half, and a's centre lies over
-    b's horizontal extent (within b's footprint radius plus 1 cm).
+    a rests on b when they touch, a's centre is above b's top half, a's centre lies over b's
+    horizontal extent (within b's footprint radius plus 1 cm), and a does not touch the table:
+    as in Blocksworld, an object is on the table or on other objects, never both. (A plate
+    leaning on a ball with its rim on the table rests on the table, not on the ball.)
     """
     pos = object_poses(scene, data)[:, :3]
     touch, on_table = contact_matrix(scene, data)
@@ -106,7 +108,7 @@ def support_matrix(scene: Scene, data: mujoco.MjData) -> tuple[np.ndarray, np.nd
     dxy = np.linalg.norm(pos[:, None, :2] - pos[None, :, :2], axis=-1)
     above = dz > 0.5 * (half_h[:, None] + half_h[None, :])
     over = dxy < reach[None, :]
-    on = touch & above & over
+    on = touch & above & over & ~on_table[:, None]
     np.fill_diagonal(on, False)
     return on, on_table
 
@@ -149,8 +151,10 @@ def support_from_poses(poses: np.ndarray, objects: list, mask: np.ndarray | None
 
     a rests on b when a's lowest point is within ``tolerance`` of b's highest point (touching,
     inferred from geometry instead of MuJoCo contacts), a's centre is above b's top half and lies
-    over b's footprint (b's footprint radius plus 1 cm), exactly as ``support_matrix``; a is on the
-    table when its lowest point is within ``tolerance`` of the table top (z = 0).
+    over b's footprint (b's footprint radius plus 1 cm), and a is not on the table, exactly as
+    ``support_matrix``; a is on the table when its lowest point is within ``tolerance`` of the
+    table top (z = 0). (For the last condition of ``on`` the table gap is at most
+    ``SUPPORT_GAP_TOLERANCE``, whatever ``tolerance`` is.)
 
     Args:
         poses: ``(..., N, 7)`` or full states ``(..., N, 13)``: position and quaternion (wxyz) first.
@@ -176,9 +180,12 @@ def support_from_poses(poses: np.ndarray, objects: list, mask: np.ndarray | None
     touch = np.abs(bottom[..., :, None] - top[..., None, :]) < tolerance  # (..., N, N)
     dz = pos[..., :, None, 2] - pos[..., None, :, 2]
     dxy = np.linalg.norm(pos[..., :, None, :2] - pos[..., None, :, :2], axis=-1)
-    on = touch & (dz > 0.5 * (half_h[:, None] + half_h[None, :])) & (dxy < reach)
-    on &= ~np.eye(n, dtype=bool)
     on_table = bottom < tolerance
+    # on the table, so on nothing: judged at most at the settled contact gap, since a looser
+    # ``tolerance`` for predicted states (2 cm) would reach an object lying on a plate (1.2-1.6 cm up)
+    grounded = bottom < min(tolerance, SUPPORT_GAP_TOLERANCE)
+    on = touch & (dz > 0.5 * (half_h[:, None] + half_h[None, :])) & (dxy < reach) & ~grounded[..., :, None]
+    on &= ~np.eye(n, dtype=bool)
     if mask is not None:
         keep = np.broadcast_to(np.asarray(mask, dtype=bool), on_table.shape)
         on &= keep[..., :, None] & keep[..., None, :]

@@ -109,3 +109,15 @@ def test_falls_contacts_breaks_and_final_positions():
     assert not readouts.breaks(hit, OBJECTS, STACK).any()  # nothing is fragile
     mean, std = readouts.final_positions(samples)
     assert mean.shape == (3, 3) and std[0, 1] == pytest.approx(0.03) and std[1].max() == 0.0
+
+
+def test_an_object_on_a_plate_rests_on_it_at_the_planners_loose_tolerance():
+    """At the 2 cm gap the planner reads predicted states with, a cube lying on a thin plate is
+    within reach of the table too; it still rests on the plate, not on the table alone."""
+    objects = [ObjectSpec(name="gray_plate", shape="plate", color="gray", size=(0.045, 0.008), mass=0.05,
+                          friction=0.8, restitution=0.0), _cube("red_cube")]
+    states = np.stack([_state(0.0, 0.0, 0.008), _state(0.0, 0.0, 0.016 + CUBE)])
+    for tolerance in (None, 0.02):
+        on, on_table = readouts.support(states, objects, tolerance=tolerance)
+        assert on[1, 0] and not on[0, 1]
+        assert on_table[0] and on_table[1] == (tolerance == 0.02)

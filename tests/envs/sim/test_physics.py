@@ -146,3 +146,25 @@ def test_blockstack_interventions():
     assert np.abs(obs["state"][0, :2]).max() < 3e-3  # frozen: the push cannot move it
     _, _, _, _, info = env.step({"skill": "pick_place", "object": "blue_cube", "target": "red_cube"})
     assert info["success"]
+
+
+def test_a_plate_leaning_on_a_ball_rests_on_the_table_not_on_the_ball():
+    """Placed on a ball, a wide plate tips until its rim meets the table and stays there, leaning
+    on the ball: as in Blocksworld, that is on the table, not on the ball (an object is one or the
+    other), both in the simulator's relation and in the pose-only one the world model is read with."""
+    from foretell.envs import support_from_poses
+
+    env = _env()
+    env.reset(seed=1, options={"objects": [ball("lime_ball", "lime", 0.0, 0.0, radius=0.031),
+                                           plate("gray_plate", "gray", 0.15, 0.0, half=0.054)],
+                               "goal": ["on(gray_plate, lime_ball)"]})
+    *_, info = env.step({"skill": "pick_place", "object": "gray_plate", "target": "lime_ball", "dx": 0.0, "dy": 0.0})
+    tt = env.unwrapped.tabletop
+    touch, _ = physics.contact_matrix(tt.scene, tt.data)
+    on, on_table = physics.support_matrix(tt.scene, tt.data)
+    assert info["stable"] and touch[1, 0] and on_table[1]  # it leans on the ball, its rim on the table
+    assert not on[1, 0] and not info["predicates"]["on(gray_plate, lime_ball)"]
+    for tolerance in (physics.SUPPORT_GAP_TOLERANCE, 0.02):  # the default, and the planner's for predicted states
+        on2, on_table2 = support_from_poses(physics.object_states(tt.scene, tt.data), tt.scene.objects,
+                                            tolerance=tolerance)
+        assert not on2[1, 0] and on_table2[1]
