@@ -426,7 +426,7 @@ def ranking_quality(split: str, model: ObjectDiffusionModel, config: PuzzleSolve
                      "success_rate": float(truth.mean()), "imagined_p": float(p.mean())})
 
     def summary(part: list[dict]) -> dict:
-        scored = [r["auroc"] for r in part if r["auroc"] == r["auroc"]]
+        scored = [r["auroc"] for r in part if not np.isnan(r["auroc"])]
         return {"n": len(part), "tasks_with_auroc": len(scored),
                 "auroc": float(np.mean(scored)) if scored else float("nan"),
                 "success_rate": float(np.mean([r["success_rate"] for r in part])),
