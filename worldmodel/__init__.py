@@ -8,7 +8,8 @@ breaks, final positions) and the planner's ``imagine`` (C plans x S samples in o
 ``SceneState``, ``Imagined``), skill outcomes (``evaluate_skill_outcomes``), the deterministic
 regressor baseline (``ObjectRegressorModel``, ``load_model`` loads either kind) and the model's
 predict-ocp-v0 column (``evaluate_predict``, ``compare_video``; ``foretell eval predict``,
-``foretell worldmodel show``), and the DIAMOND-style frame diffusion model
+``foretell worldmodel show``) with Platt maps of its p(contact) fitted on validation seeds
+(``calibration``), and the DIAMOND-style frame diffusion model
 (``FrameDiffusionModel``; ``frame_diffusion.py``, windows from ``frame_data.py``, PSNR/SSIM and
 contact read from imagined frames in ``frame_eval.py``; ``foretell eval frames``).
 """

@@ -40,6 +40,7 @@ import torch
 from foretell.data import read_meta
 
 from . import ocp
+from .calibration import apply_maps, cross_validate, fit_family_maps
 from .object_diffusion import ObjectDiffusionModel
 
 PROPERTY_MODES = ("visible", "all", "none")
@@ -243,7 +244,8 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
                      num_samples: int = 16, num_steps: int = 4, seed: int = 0, properties: str = "visible",
                      simulator: bool = True, lead: int = ocp.LEAD, min_prefix: int = ocp.MIN_PREFIX,
                      batch_size: int = 32, device: str = "cpu",
-                     progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+                     progress: Callable[[Iterable], Iterable] | None = None,
+                     calibration_dirs: Sequence[str | Path] = ()) -> dict:
     """predict-ocp-v0: the world model, the regressor and every baseline on the same kept episodes.
 
     Args:
@@ -260,15 +262,22 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
         batch_size: episodes per model call (each with its S samples).
         device: where the models run.
         progress: wraps the loop over datasets (a progress bar).
+        calibration_dirs: validation datasets (not test splits, no episode seed shared with the
+            training or test data) on which Platt maps of the model's p(contact) are fitted per
+            family (``calibration``); the calibrated model becomes one more column.
 
     Returns:
         ``{accuracy, auroc, ece, brier, position_error, n, per_env, per_space, baselines: {name:
         the same keys}, label_rates, config}``: the world model's metrics pooled over every kept
         episode; ``per_env`` is keyed ``Family/space`` and adds ``label_rate`` and ``excluded``.
+        With ``calibration_dirs``, ``baselines["calibrated"]`` (the same model, probabilities
+        mapped) and ``calibration``: ``maps`` (``{family or "pooled": map}``) and
+        ``cross_validation`` (``calibration.cross_validate`` on the validation episodes).
 
     Raises:
         ValueError: a dataset that is not a test split or lacks a key the rule needs, a model of
-            another kind (actions, a regressor as ``model_run``), a family without training data.
+            another kind (actions, a regressor as ``model_run``), a family without training data,
+            a calibration dataset that is a test split or shares episode seeds with train or test.
     """
     from .train import TrainConfig
 
@@ -290,11 +299,13 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
     if families - set(train):
         raise ValueError(f"no training dataset for {sorted(families - set(train))} among {list(train_dirs)}; "
                          "pass --train DIR for each tested family")
+    kwargs = dict(num_samples=num_samples, num_steps=num_steps, seed=seed, properties=properties,
+                  batch_size=batch_size)
+    maps, checked = (_fit_calibration(model, calibration_dirs, [*test_cuts, *train.values()], lead, min_prefix,
+                                      kwargs) if calibration_dirs else (None, None))
     sim = ocp.SimulatorCeiling() if simulator else None
     records: dict[str, dict[str, dict]] = {}  # method -> Family/space -> probs, errors, labels
     label_rates: dict[str, dict] = {}
-    kwargs = dict(num_samples=num_samples, num_steps=num_steps, seed=seed, properties=properties,
-                  batch_size=batch_size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # sklearn's and h5py's chatter on every call
@@ -305,6 +316,9 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
                 preds = ocp.predict_family(train[cuts[0].family], cuts, seed, sim, views)
                 labels = preds.pop("labels")
                 preds["model"] = episode_predictions(model, cuts, views=views, **kwargs)
+                if maps is not None:
+                    preds["calibrated"] = {**preds["model"],
+                                           "probs": apply_maps(maps, cuts[0].family, preds["model"]["probs"])}
                 if regressor is not None:
                     preds["regressor"] = episode_predictions(regressor, cuts, views=views, **kwargs)
                 preds["readout_on_truth"] = {"probs": truth_readout(cuts, views), "errors": None}
@@ -314,16 +328,43 @@ def evaluate_predict(model_run: str | Path, data_dirs: Sequence[str | Path],
         if sim is not None:
             sim.close()
 
-    baselines = [b for b in ("regressor", *ocp.BASELINES, "readout_on_truth") if b in records]
-    return {**method_scores(records["model"], label_rates),
+    baselines = [b for b in ("calibrated", "regressor", *ocp.BASELINES, "readout_on_truth") if b in records]
+    calibration = {} if maps is None else {"calibration": {"maps": {k: m.to_json() for k, m in maps.items()},
+                                                           "cross_validation": checked}}
+    return {**method_scores(records["model"], label_rates), **calibration,
             "baselines": {name: method_scores(records[name], label_rates) for name in baselines},
             "label_rates": label_rates,
             "config": {"benchmark": "predict-ocp-v0", "model": str(model_run),
                        "regressor": None if regressor_run is None else str(regressor_run),
                        "data": [str(d) for d in tests], "train": [str(d) for d in train_dirs],
+                       "calibration_data": [str(d) for d in calibration_dirs],
                        "num_samples": num_samples, "num_steps": num_steps, "seed": seed, "properties": properties,
                        "lead": lead, "min_prefix": min_prefix, "contact_margin_m": ocp.CONTACT_MARGIN,
                        "simulator": simulator}}
+
+
+def _fit_calibration(model: ObjectDiffusionModel, dirs: Sequence[str | Path],
+                     other_cuts: Sequence[Sequence[ocp.EpisodeCut]], lead, min_prefix: int,
+                     kwargs: dict) -> tuple[dict, dict]:
+    """Platt maps of the model's p(contact) per family from validation datasets ``dirs``, and
+    their cross-validated check on those same episodes."""
+    taken = {(c.family, c.env_seed) for cuts in other_cuts for c in cuts}
+    records: dict[str, dict[str, list]] = {}
+    for d in dirs:
+        if read_meta(d).config.split == "test":
+            raise ValueError(f"--calibrate {d} is a test split; calibrate on validation seeds "
+                             "(foretell generate ... --split train --seed K, K unlike the training data's)")
+        cuts = ocp.cut_dataset(d, lead, min_prefix, kwargs["seed"])
+        shared = sum((c.family, c.env_seed) in taken for c in cuts)
+        if shared:
+            raise ValueError(f"--calibrate {d} shares {shared} episode seeds with the training or test data; "
+                             "generate validation episodes with another --seed")
+        pred = episode_predictions(model, cuts, **kwargs)
+        r = records.setdefault(cuts[0].family, {"probs": [], "labels": []})
+        r["probs"] += pred["probs"]
+        r["labels"] += [c.label for c in ocp._kept(cuts)]
+    return fit_family_maps(records, kwargs["num_samples"]), cross_validate(records, kwargs["num_samples"],
+                                                                           seed=kwargs["seed"])
 
 
 def markdown(result: dict) -> str:

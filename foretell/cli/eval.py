@@ -230,6 +230,9 @@ def eval_predict(
     train: list[Path] = typer.Option(None, "--train", help="Space-A training dataset per family for the majority "
                                                            "and classifier baselines [default: the model's own]."),
     regressor: Path = typer.Option(None, "--regressor", help="A --kind regressor run: one more column."),
+    calibrate: list[Path] = typer.Option(None, "--calibrate", help="Validation dataset (space A, a seed unlike "
+                                         "the training data's) to fit a Platt map of p(contact) per family on; "
+                                         "repeat. Adds a 'calibrated' column."),
     samples: int = typer.Option(16, "--samples", min=1, help="Sampled futures per episode."),
     steps: int = typer.Option(4, "--steps", min=1, help="Sampler steps per horizon chunk."),
     seed: int = typer.Option(0, min=0, help="Seed of the prefix rule and the samplers."),
@@ -249,7 +252,8 @@ def eval_predict(
     check_out(out)
     result = evaluate(lambda progress: evaluate_predict(
         model, data, train or None, regressor, samples, steps, seed, properties, simulator,
-        batch_size=batch_size, device=resolve_device(device), progress=progress), "predict-ocp-v0", out)
+        batch_size=batch_size, device=resolve_device(device), progress=progress, calibration_dirs=calibrate or ()),
+        "predict-ocp-v0", out)
     emit(result, as_json, [
         f"predict-ocp-v0, {result['n']} episodes, {samples} samples, properties {properties}, seed {seed}",
         f"world model: accuracy {pct(result['accuracy'])}, AUROC "

@@ -180,6 +180,27 @@ def test_evaluate_predict_refuses_what_it_cannot_score(ocp_sets, tmp_path):
         ocp_model.evaluate_predict(ocp_sets["model"], [broken])
 
 
+def test_evaluate_predict_calibrates_on_validation_seeds_only(ocp_sets, tmp_path_factory):
+    val = _dataset(tmp_path_factory, "pv", "train", 12, seed=1)
+    result = ocp_model.evaluate_predict(ocp_sets["model"], [ocp_sets["test"]], num_samples=3, num_steps=1,
+                                        simulator=False, batch_size=4, calibration_dirs=[val])
+    maps, checked = result["calibration"]["maps"], result["calibration"]["cross_validation"]
+    assert set(maps) == {"pooled"}  # 12 episodes: too few for a Collide map of its own
+    pooled = maps["pooled"]
+    assert set(checked["per_family"]) == {"Collide"} and 0 <= checked["calibrated"]["brier"] <= 1
+    assert pooled["num_samples"] == 3 and pooled["n"] == len(ocp._kept(ocp.cut_dataset(val)))
+    calibrated = result["baselines"]["calibrated"]
+    assert calibrated["n"] == result["n"] and calibrated["auroc"] == pytest.approx(result["auroc"])  # monotone map
+    assert calibrated["position_error"] == result["position_error"]
+    assert result["config"]["calibration_data"] == [str(val)]
+    with pytest.raises(ValueError, match="shares 12 episode seeds"):
+        ocp_model.evaluate_predict(ocp_sets["model"], [ocp_sets["test"]], simulator=False,
+                                   calibration_dirs=[ocp_sets["train"]])
+    with pytest.raises(ValueError, match="is a test split"):
+        ocp_model.evaluate_predict(ocp_sets["model"], [ocp_sets["test"]], simulator=False,
+                                   calibration_dirs=[ocp_sets["test"]])
+
+
 def test_compare_video_shows_truth_beside_samples(ocp_sets, tmp_path):
     kept = ocp._kept(ocp.cut_dataset(ocp_sets["test"]))
     episode = int(kept[0].path.split("_")[-1].split(".")[0])
