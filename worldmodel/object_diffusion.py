@@ -34,6 +34,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from .actions import (
+    HALF_EXTENT_COLUMNS,
     SKILL_NUMBERS,
     SKILL_OBJECT,
     SKILL_ONEHOT,
@@ -62,7 +63,8 @@ def stat_sizes(history: int, horizon: int, property_dim: int, action_kind: str) 
 
 
 class _Attention(nn.Module):
-    """Multi-head self-attention over the second-to-last axis; ``keep`` masks keys."""
+    """Multi-head self-attention over the second-to-last axis; ``keep`` masks keys (``(b, L)``),
+    or ``bias`` ``(b, heads, L, L)`` is added to the logits (``-inf``: never attend)."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -70,10 +72,11 @@ class _Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
         b, length, dim = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        mask = None if keep is None else keep[:, None, None, :]  # (b, 1, 1, length): True = attend
+        mask = bias if bias is not None else None if keep is None else keep[:, None, None, :]  # True = attend
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (b, heads, length, dim/heads)
         return self.proj(out.transpose(1, 2).reshape(b, length, dim))
 
@@ -92,14 +95,20 @@ class _Block(nn.Module):
         nn.init.zeros_(self.modulation.weight)  # adaLN-Zero: every block starts as the identity
         nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """x ``(B, T, N, D)``, noise embedding ``(B, D)``, keep ``(B, N)`` bool -> ``(B, T, N, D)``."""
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, keep: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x ``(B, T, N, D)``, noise embedding ``(B, D)``, keep ``(B, N)`` bool, and optionally a
+        pairwise attention bias ``(B, heads, N, N)`` that replaces the key mask -> ``(B, T, N, D)``."""
         b, t, n, d = x.shape
         mods = self.modulation(F.silu(noise))[:, None, None, :].chunk(9, dim=-1)  # 9 x (B, 1, 1, D)
 
         h = self.norms[0](x) * (1 + mods[1]) + mods[0]
-        keep_bt = keep[:, None, :].expand(b, t, n).reshape(b * t, n)  # (B*T, N)
-        h = self.object_attention(h.reshape(b * t, n, d), keep_bt).view(b, t, n, d)
+        if bias is None:
+            keep_bt = keep[:, None, :].expand(b, t, n).reshape(b * t, n)  # (B*T, N)
+            h = self.object_attention(h.reshape(b * t, n, d), keep_bt).view(b, t, n, d)
+        else:
+            bias_bt = bias[:, None].expand(b, t, *bias.shape[1:]).reshape(b * t, *bias.shape[1:])  # (B*T, heads, N, N)
+            h = self.object_attention(h.reshape(b * t, n, d), bias=bias_bt).view(b, t, n, d)
         x = x + mods[2] * h
 
         h = self.norms[1](x) * (1 + mods[4]) + mods[3]
@@ -143,6 +152,19 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             none and are not clamped): a held-out scene's heavier or grippier objects are read
             as the heaviest or grippiest the model knows rather than extrapolated. The commanded
             placement (``skill_prior``) still uses the true sizes. On by default.
+        relational: objects attend to each other through their relative positions, and only to
+            their neighbours (the learned-simulator recipe of Sanchez-Gonzalez et al. 2020): a
+            learned per-head bias of each pair's displacement (now, and after the commanded or
+            constant-velocity move) enters the object attention; a pair further apart than
+            ``neighbour_gap`` (conservative boxes, now and after the move) does not attend at all;
+            and the absolute height an object token reads is clipped at ``height_clip``. So a
+            scene with more objects than training held (space B's 5-6 against A's 2-4) shows each
+            object the few it touches, and a tower taller than any in training shows its top
+            the same neighbours as a short one. Off by default (``--relational``).
+        neighbour_gap: (relational) metres between two objects' boxes within which they attend to
+            each other (1.5 cm: the probe scene's 3 cm footprint gaps keep its objects apart, two
+            cubes side by side 1 cm apart see each other).
+        height_clip: (relational) metres; the absolute height an object token reads is at most this.
         stats: normalisation statistics, ``{name}_mean`` and ``{name}_std`` lists for ``name`` in
             ``stat_sizes`` (history, anchor, target, property, action); None means identity (untrained).
     """
@@ -152,7 +174,8 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
                  hidden_dim: int = 128, num_layers: int = 4, num_heads: int = 4, mlp_ratio: float = 4.0,
                  sigma_data: float = 1.0, sigma_min: float = 0.002, sigma_max: float = 20.0, rho: float = 7.0,
                  p_mean: float = -0.4, p_std: float = 1.2, fps: float = 25.0, skill_prior: bool = False,
-                 stats: dict | None = None, velocity_prior: bool = False, clamp_properties: bool = True) -> None:
+                 stats: dict | None = None, velocity_prior: bool = False, clamp_properties: bool = True,
+                 relational: bool = False, neighbour_gap: float = 0.015, height_clip: float = 0.12) -> None:
         super().__init__()
         for name, value in (("history", history), ("horizon", horizon), ("property_dim", property_dim),
                             ("num_layers", num_layers), ("num_heads", num_heads)):
@@ -160,6 +183,9 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
                 raise ValueError(f"{name} must be >= 1, got {name}={value}")
         if hidden_dim % num_heads or hidden_dim % 2:
             raise ValueError(f"hidden_dim must be even and divisible by num_heads, got {hidden_dim} and {num_heads}")
+        if relational and not (neighbour_gap > 0 and height_clip > 0):
+            raise ValueError(f"relational needs neighbour_gap > 0 and height_clip > 0, got {neighbour_gap} and "
+                             f"{height_clip}")
         if not 0 < sigma_min < sigma_max:
             raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
         a_dim = action_dim(action_kind)  # raises for an unknown kind
@@ -188,6 +214,9 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         # the commanded (skill_prior) or constant-velocity (velocity_prior) displacement
         self.prior_in = nn.Linear(3, d) if skill_prior or velocity_prior else None
         self.blocks = nn.ModuleList(_Block(d, num_heads, mlp_ratio) for _ in range(num_layers))
+        # (relational) each pair's displacement now and after the move -> a bias per layer and head
+        self.edge_in = nn.Sequential(nn.Linear(6, d), nn.SiLU(), nn.Linear(d, num_layers * num_heads)) \
+            if relational else None
         self.out_norm = nn.LayerNorm(d, elementwise_affine=False)
         self.out_modulation = nn.Linear(d, 2 * d)
         self.out = nn.Linear(d, FEATURE_DIM)
@@ -214,7 +243,10 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         last = history[:, -1]  # (B, N, 13)
         hist = relative_features(history, last)  # (B, K, N, 15)
         hist = (hist - self._history_mean.view(k, 1, FEATURE_DIM)) / self._history_std.view(k, 1, FEATURE_DIM)
-        anchor = (anchor_features(last) - self._anchor_mean) / self._anchor_std  # (B, N, 9)
+        anchor = anchor_features(last)  # (B, N, 9)
+        if cfg.relational:  # heights above the clip are told apart by the pairwise displacements
+            anchor = torch.cat([anchor[..., :2], anchor[..., 2:3].clamp(max=cfg.height_clip), anchor[..., 3:]], -1)
+        anchor = (anchor - self._anchor_mean) / self._anchor_std
         if properties is None:
             props = torch.zeros(b, n, cfg.property_dim, device=history.device)
             known = torch.zeros(b, device=history.device)
@@ -231,15 +263,43 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
             actions = (actions.float() - self._action_mean) / self._action_std  # (B, H, 4)
         elif actions is not None:
             actions = actions.float()  # (B, H, SKILL_DIM): the encoding is already scaled
+        # true sizes where known, the training mean's where not (the command and the neighbours use them)
+        sizes = self._property_mean.expand(b, n, -1) if properties is None else torch.where(
+            known[:, None, None] > 0.5, properties.float(), self._property_mean)
         prior = None
-        if cfg.skill_prior:  # unknown sizes: the training mean's
-            sizes = self._property_mean.expand(b, n, -1) if properties is None else torch.where(
-                known[:, None, None] > 0.5, properties.float(), self._property_mean)
+        if cfg.skill_prior:
             prior = commanded_displacement(last, sizes, actions)  # (B, H, N, 3)
         elif cfg.velocity_prior:
             prior = constant_velocity_displacement(last, cfg.horizon, cfg.fps)  # (B, H, N, 3)
+        edges = neighbours = None
+        if cfg.relational:
+            edges, neighbours = self._relations(last, sizes, mask.bool(), prior)
         return {"history": hist, "objects": obj, "mask": mask.bool(), "actions": actions, "last": last,
-                "prior": prior}
+                "prior": prior, "edges": edges, "neighbours": neighbours}
+
+    def _relations(self, last: torch.Tensor, sizes: torch.Tensor, mask: torch.Tensor,
+                   prior: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(relational) Pairwise displacements ``(B, N, N, 6)`` (j minus i, now and after the
+        move, in tenths of a metre) and who attends to whom ``(B, N, N)`` bool: pairs whose
+        bounding boxes come within ``neighbour_gap`` now or after the move (any combination of
+        the two), every object itself, never an absent key. The boxes are conservative and
+        upright: horizontal half-width the footprint's half-diagonal, vertical half-height the
+        half-diagonal of the whole body (a tipped object still reaches as high)."""
+        start = last[..., :3]  # (B, N, 3)
+        end = start if prior is None else start + prior[:, -1]
+        if sizes.shape[-1] >= HALF_EXTENT_COLUMNS.stop:
+            half = sizes[..., HALF_EXTENT_COLUMNS].float()  # (B, N, 3)
+            reach = torch.stack([half[..., :2].norm(dim=-1), half.norm(dim=-1)], dim=-1)  # (B, N, 2)
+        else:
+            reach = torch.zeros(*start.shape[:2], 2, device=start.device)
+        edges = torch.cat([start[:, None] - start[:, :, None], end[:, None] - end[:, :, None]], -1) / PRIOR_SCALE
+        points = torch.stack([start, end], dim=1)  # (B, 2, N, 3)
+        delta = (points[:, :, None, :, None] - points[:, None, :, None, :]).abs()  # (B, 2, 2, N, N, 3)
+        apart = torch.stack([delta[..., :2].norm(dim=-1), delta[..., 2]], dim=-1)  # (B, 2, 2, N, N, 2)
+        reach_pair = (reach[:, :, None] + reach[:, None, :])[:, None, None]  # (B, 1, 1, N, N, 2)
+        gap = (apart - reach_pair).amax(dim=-1).amin(dim=(1, 2))  # (B, N, N)
+        eye = torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+        return edges, ((gap < self.config.neighbour_gap) & mask[:, None, :]) | eye
 
     def normalise_future(self, future: torch.Tensor, last: torch.Tensor,
                          prior: torch.Tensor | None = None) -> torch.Tensor:
@@ -264,11 +324,13 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
     # ------------------------------------------------------------------ denoiser
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, history: torch.Tensor, objects: torch.Tensor,
                 mask: torch.Tensor, actions: torch.Tensor | None = None, prior: torch.Tensor | None = None,
+                edges: torch.Tensor | None = None, neighbours: torch.Tensor | None = None,
                 **_: object) -> torch.Tensor:
         """EDM's raw network F: c_in-scaled noisy futures ``(B, H, N, 15)``, c_noise ``(B,)``,
         normalised history ``(B, K, N, 15)``, object features ``(B, N, 9 + P + 1)``, mask
         ``(B, N)``, actions ``(B, H, A)`` and the commanded displacement ``(B, H, N, 3)`` (with
-        ``skill_prior``) -> ``(B, H, N, 15)``."""
+        ``skill_prior``), and (``relational``) the pairwise displacements ``(B, N, N, 6)`` and
+        neighbours ``(B, N, N)`` -> ``(B, H, N, 15)``."""
         k, h = self.config.history, self.config.horizon
         obj = self.object_in(objects)[:, None]  # (B, 1, N, D)
         future = self.future_in(sample)  # (B, H, N, D)
@@ -279,8 +341,13 @@ class ObjectDiffusionModel(EDMSchedulers, ModelMixin, ConfigMixin):
         tokens = torch.cat([self.history_in(history), future], dim=1)  # (B, K + H, N, D)
         tokens = tokens + obj + self.time_embedding[None, :, None, :]
         noise = self._noise_embedding(timestep)  # (B, D)
-        for block in self.blocks:
-            tokens = block(tokens, noise, mask)
+        biases = [None] * len(self.blocks)
+        if self.edge_in is not None:
+            b, n = mask.shape
+            bias = self.edge_in(edges).view(b, n, n, len(self.blocks), -1).permute(3, 0, 4, 1, 2)  # (L, B, heads, N, N)
+            biases = bias.masked_fill(~neighbours[None, :, None], float("-inf")).unbind(0)
+        for block, bias in zip(self.blocks, biases, strict=True):
+            tokens = block(tokens, noise, mask, bias)
         shift, scale = self.out_modulation(F.silu(noise))[:, None, None, :].chunk(2, dim=-1)
         out = self.out_norm(tokens[:, k:k + h]) * (1 + scale) + shift  # (B, H, N, D)
         return self.out(out)  # (B, H, N, 15)

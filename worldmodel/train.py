@@ -181,20 +181,21 @@ def command_config(out: str | Path, resume: bool, **given: Any) -> TrainConfig:
     """The config of ``foretell train world``: a new run from the given options (None: default),
     or, with ``resume``, the run's stored config with the given options laid over it (``train``
     then refuses any that changed outside ``RUNTIME_FIELDS``). ``history``, ``horizon``,
-    ``hidden_dim``, ``num_layers``, ``skill_prior`` and ``velocity_prior`` go to the model's arguments."""
+    ``hidden_dim``, ``num_layers``, ``skill_prior``, ``velocity_prior`` and ``relational`` go to the model's
+    arguments."""
     base = TrainConfig.from_run(out).to_dict() if resume else {"out": str(out), "data": ()}
     model = dict(base.get("model", {}))
     for key, value in given.items():
         if value is None:
             continue
         if key in ("history", "horizon", "hidden_dim", "num_layers", "skill_prior", "velocity_prior",
-                   "clamp_properties"):
+                   "clamp_properties", "relational"):
             model[key] = value
         else:
             base[key] = value
     if not resume and not base["data"]:
         raise ValueError("--data DIR is required to start a run (repeat it to train on several datasets)")
-    for flag in ("skill_prior", "velocity_prior"):
+    for flag in ("skill_prior", "velocity_prior", "relational"):
         if base.get("kind") == "frame" and given.get(flag) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} applies to object models, not to --kind frame")
     if base.get("kind") == "frame" and given.get("horizon") is not None:

@@ -40,6 +40,10 @@ def train_world(
     velocity_prior: bool = typer.Option(None, "--velocity-prior/--no-velocity-prior",
                                         help="Scenario and low-level object models: predict positions as residuals "
                                              "from constant velocity [default: on for them; skill data: off]."),
+    relational: bool = typer.Option(None, "--relational/--no-relational",
+                                    help="Object models: objects attend only to their neighbours, through their "
+                                         "relative positions, and read heights clipped at 12 cm (more objects and "
+                                         "taller towers than training held: docs/worldmodel.md) [default: off]."),
     scale_augment: float = typer.Option(None, "--scale-augment", min=1.0, max=3.0,
                                         help="Skill models: scale each training scene by a factor in [1/S, S] "
                                              "(sizes the data lacks) [default: 1, off]."),
@@ -58,7 +62,8 @@ def train_world(
     config = command_config(out, resume, kind=kind, data=data or None, device=device, bf16=bf16,
                             compile=compile_model, steps=steps, seed=seed, batch_size=batch_size, history=history, horizon=horizon,
                             checkpoint_every=checkpoint_every, hidden_dim=hidden_dim, num_layers=num_layers,
-                            skill_prior=skill_prior, velocity_prior=velocity_prior, scale_augment=scale_augment,
+                            skill_prior=skill_prior, velocity_prior=velocity_prior, relational=relational,
+                            scale_augment=scale_augment,
                             motion_weight=motion_weight, start_weight=start_weight)
     summary = train(config, resume=resume, progress=progress("train", unit="step"))
     if int(os.environ.get("RANK", "0")) != 0:

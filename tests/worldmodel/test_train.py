@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from foretell.cli import app
 from foretell.worldmodel import ObjectDiffusionModel, TrainConfig, load, load_windows, train
+from foretell.worldmodel.train import command_config
 
 from .conftest import TINY_MODEL
 
@@ -70,6 +71,10 @@ def test_skill_runs_predict_from_the_commanded_placement(skills_dataset, tmp_pat
     off = tmp_path / "no-prior"
     train(_config(skills_dataset, off, steps=1, model={**TINY_MODEL, "history": 1, "horizon": 1}))
     assert not load(off).config.skill_prior  # off by default
+    relational = tmp_path / "relational"  # what foretell train world --relational builds
+    train(command_config(relational, False, data=[skills_dataset], steps=1, batch_size=4, device="cpu", history=1,
+                         horizon=1, hidden_dim=32, num_layers=1, skill_prior=True, relational=True))
+    assert load(relational).config.relational and not load(off).config.relational
 
 
 def test_scenario_runs_predict_from_constant_velocity(collide_dataset, tmp_path):
