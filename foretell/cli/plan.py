@@ -83,7 +83,7 @@ _DECIDE = {  # how each decision is made, in both commands
                                                                   "declare infeasible only when none can."),
     "sampling_steps": typer.Option(4, "--sampling-steps", min=1, help="World-model variants: diffusion sampling "
                                                                       "steps per imagined skill."),
-    "retries": typer.Option(1, min=0, help="Times a placement that did not stay may be tried again (while its "
+    "retries": typer.Option(3, min=0, help="Times a placement that did not stay may be tried again (while its "
                                            "target rests where it did) before it is refused."),
 }
 

@@ -336,9 +336,10 @@ def test_goal_progress_counts_a_tower_capped_too_early_as_a_dead_end():
     np.testing.assert_allclose(goal_progress(goal, names, on, on_table, {"ball"}), [2 / 5, 4 / 5, 1.0])
 
 
-def test_a_failed_placement_is_remembered_and_not_tried_again():
+@pytest.mark.parametrize("retries", [1, PlannerConfig().retries])
+def test_a_failed_placement_is_remembered_and_not_tried_again(retries):
     """Execution answers where a verifier (or the LLM) was wrong: a cube put on a ball does not stay;
-    it is tried once more (``retries``), then the LLM is told, and the same placement is refused while
+    it is tried ``retries`` more times, then the LLM is told, and the same placement is refused while
     the ball rests where it did."""
     task = next(t for t in load_tasks("stack-physics-v0", "test") if t.feasible
                 and any(o["shape"] == "ball" for o in t.options["objects"]))
@@ -346,10 +347,11 @@ def test_a_failed_placement_is_remembered_and_not_tried_again():
     ball = next(o["name"] for o in objects if o["shape"] == "ball")
     cube = next(o["name"] for o in objects if o["shape"] == "cube")
     llm = ScriptedLLM([_plan_text([{"skill": "pick_place", "object": cube, "target": ball}])])
-    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=1, max_decisions=4), llm).run(task)
-    assert result.actions == [f"pick_place({cube}, {ball})"] * 2
-    assert not result.success and len(result.decisions) == 3 and result.decisions[2].plan == []
-    assert f"{cube} on {ball} was tried and did not stay" in result.decisions[2].feedback[0]
+    result = Planner(PlannerConfig(planner="llm", candidates=2, rounds=1, max_decisions=6, retries=retries),
+                     llm).run(task)
+    assert result.actions == [f"pick_place({cube}, {ball})"] * (retries + 1)
+    assert not result.success and len(result.decisions) == retries + 2 and result.decisions[-1].plan == []
+    assert f"{cube} on {ball} was tried and did not stay" in result.decisions[-1].feedback[0]
     assert "(it did not stay)" in llm.prompts[-1]
 
 
