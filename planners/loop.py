@@ -87,7 +87,7 @@ class PlannerConfig:
             refused (while its target rests where it did). Whether a ball stays on top of a tall
             tower turns on a tilt of a degree and on where it is released: on stack-physics-v0
             test/020, a ball that rolled off the reference tower stays at the second try. Three:
-            replaying the search's first plans for the 30 one-ball val towers under 8
+            replaying the search's first plans for the 30 val towers with a ball under 8
             placement-noise seeds, the goal is reached in 65.8% of runs with one repeat, 69.2%
             with three, and no more with six (docs/results.md, session 15).
         seed: seeds the LLM sampling, the world model's noise and the search.
@@ -231,12 +231,9 @@ class Planner:
                     decision = Decision(1, 1, None, blind if decision_index == 0 else [])
                 elif self.config.planner == "random":
                     decision = Decision(1, 1, None, [random_action(env.unwrapped, rng)])
-                elif self.config.planner == "cem+wm":
-                    plan, p = cem_plan(env, self.verifier, rng, seeds=[remainder] if remainder else (),
-                                       exclude=_blocked(env, failed, self.config.retries), arrange=self.config.arrange)
-                    decision = Decision(1, 1, p, plan)
                 else:
-                    decision = self._decide(env, history, decision_index, rng, _blocked(env, failed, self.config.retries), remainder)
+                    decision = self.decide(env, rng, history, decision_index,
+                                           _blocked(env, failed, self.config.retries), remainder)
                 decisions.append(decision)
                 if not decision.plan:
                     break
@@ -272,6 +269,17 @@ class Planner:
             env.close()
 
     # ------------------------------------------------------------------ one decision
+    def decide(self, env, rng: np.random.Generator, history: Sequence[str] = (), decision_index: int = 0,
+               blocked: Collection[tuple[str, str]] = frozenset(), warm: Sequence[dict] = ()) -> Decision:
+        """One decision of a proposing variant (``cem+wm`` or an LLM variant) from ``env``'s scene:
+        ``history``, the executed steps as the LLM reads them; ``blocked``, placements refused;
+        ``warm``, the previous plan's unexecuted steps."""
+        if self.config.planner == "cem+wm":
+            plan, p = cem_plan(env, self.verifier, rng, seeds=[list(warm)] if warm else (), exclude=blocked,
+                               arrange=self.config.arrange)
+            return Decision(1, 1, p, plan)
+        return self._decide(env, list(history), decision_index, rng, blocked, warm)
+
     def _decide(self, env, history: list[str], decision_index: int, rng: np.random.Generator,
                 blocked: Collection[tuple[str, str]] = frozenset(), warm: Sequence[dict] = ()) -> Decision:
         """Propose, verify and choose one plan (the LLM variants); plans with a ``blocked``

@@ -8,6 +8,7 @@ from typing import Literal
 import typer
 
 from ._common import Space, check_out, emit, evaluate, json_option, pct
+from .plan import _LLM, LLMKind, _llm_spec
 
 app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
 
@@ -260,6 +261,52 @@ def eval_predict(
         f"{'n/a (one class)' if result['auroc'] is None else format(result['auroc'], '.3f')}, "
         f"ECE {result['ece']:.3f}, Brier {result['brier']:.3f}, final-position error {result['position_error']:.3f} m",
         *markdown(result).splitlines()])
+
+
+@app.command("plans")
+def eval_plans(
+    world_model: Path = typer.Option(..., "--world-model", file_okay=False, exists=True,
+                                     help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
+    planner: Literal["cem+wm", "llm+wm"] = typer.Option("cem+wm", help="Whose first plans to replay."),
+    llm: LLMKind = _LLM["llm"],
+    llm_model: str = _LLM["llm_model"],
+    llm_url: str = _LLM["llm_url"],
+    llm_replay: Path = _LLM["llm_replay"],
+    task: str = typer.Option("stack-physics-v0", help="BlockStack task set."),
+    split: str = typer.Option("val", help="Task split (tune on val)."),
+    episodes: int = typer.Option(None, min=1, help="The first N feasible tasks [default: all]."),
+    min_balls: int = typer.Option(0, "--min-balls", min=0, help="Only tasks whose scene holds this many balls."),
+    noise_seeds: int = typer.Option(8, "--noise-seeds", min=1, help="Placement-noise seeds per plan."),
+    candidates: int = typer.Option(8, min=0, help="The verifier's best distinct plans to replay too (0: the choice)."),
+    repeats: str = typer.Option("0,1,3,6", help="Repeat allowances to report for the chosen plan (comma list)."),
+    samples: int = typer.Option(8, min=1, help="World-model samples per plan (S), as foretell plan."),
+    rescore_samples: int = typer.Option(64, "--rescore-samples", min=1, help="S of the re-ranking rule."),
+    seed: int = typer.Option(0, min=0, help="The planner's seed, as foretell plan --seed."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+    as_json: bool = json_option(),
+) -> None:
+    """How sturdy the planner's first plans are under placement noise, replayed in the simulator (docs/planners.md)."""
+    from foretell.planners.bench import build_planner
+    from foretell.planners.loop import PlannerConfig
+    from foretell.planners.robustness import plan_robustness
+    from foretell.planners.tasks import load_tasks
+
+    check_out(out)
+    try:
+        allowances = [int(r) for r in repeats.split(",") if r.strip()]
+    except ValueError:
+        raise ValueError(f"--repeats must be a comma list of integers, got {repeats!r}") from None
+    tasks = [t for t in load_tasks(task, split) if t.feasible and t.meta.get("balls", 0) >= min_balls][:episodes]
+    if not tasks:
+        raise ValueError(f"no feasible {task} {split} task has at least {min_balls} ball(s)")
+    spec = _llm_spec(llm, llm_model, llm_url, llm_replay) if planner == "llm+wm" else None
+    agent = build_planner(PlannerConfig(planner=planner, seed=seed, samples=samples), spec, world_model)
+    result = evaluate(lambda progress: plan_robustness(agent, tasks, noise_seeds, candidates, allowances,
+                                                       rescore_samples, progress), "plans", out)
+    lines = [f"{task} {split}, {planner}: {len(tasks)} feasible tasks x {noise_seeds} placement-noise seeds"]
+    lines += [f"  first plan, {k.replace('<=', ' <= ')}: goal {pct(v)}" for k, v in result["chosen"].items()]
+    lines += [f"  candidate picked by {k}: goal {pct(v)}" for k, v in result["rules"].items()]
+    emit(result, as_json, lines)
 
 
 @app.command("skills")

@@ -34,11 +34,6 @@ def _plan_text(actions: list[dict]) -> str:
     return json.dumps({"plan": actions})
 
 
-@pytest.fixture(scope="module")
-def planbench_task():
-    return load_tasks("planbench-bw", "test", limit=1)[0]
-
-
 def _optimal_actions(task) -> list[dict]:
     """A shortest goal-reaching plan for a planbench task, as pick_place actions."""
     problem = planbench.load_problem(task.meta["instance"])
@@ -205,17 +200,6 @@ def test_plan_run_writes_records_and_resumes(tmp_path):
     assert resumed["per_episode"][0] == first["per_episode"][0]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["episodes"] == 2
     assert summarise([])["episodes"] == 0
-
-
-@pytest.fixture(scope="module")
-def tiny_skill_model():
-    import torch
-
-    from foretell.worldmodel import ObjectDiffusionModel
-
-    torch.manual_seed(0)
-    return ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", hidden_dim=32, num_layers=1,
-                                num_heads=2).eval()
 
 
 @pytest.mark.parametrize("variant", ["llm+wm", "cem+wm"])
