@@ -8,7 +8,7 @@ from typing import Literal
 import typer
 
 from ._common import Space, check_out, emit, evaluate, json_option, pct
-from .plan import _LLM, LLMKind, _llm_spec
+from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
 
@@ -268,10 +268,10 @@ def eval_plans(
     world_model: Path = typer.Option(..., "--world-model", file_okay=False, exists=True,
                                      help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
     planner: Literal["cem+wm", "llm+wm"] = typer.Option("cem+wm", help="Whose first plans to replay."),
-    llm: LLMKind = _LLM["llm"],
-    llm_model: str = _LLM["llm_model"],
-    llm_url: str = _LLM["llm_url"],
-    llm_replay: Path = _LLM["llm_replay"],
+    llm: LLMKind = LLM_OPTIONS["llm"],
+    llm_model: str = LLM_OPTIONS["llm_model"],
+    llm_url: str = LLM_OPTIONS["llm_url"],
+    llm_replay: Path = LLM_OPTIONS["llm_replay"],
     task: str = typer.Option("stack-physics-v0", help="BlockStack task set."),
     split: str = typer.Option("val", help="Task split (tune on val)."),
     episodes: int = typer.Option(None, min=1, help="The first N feasible tasks [default: all]."),
@@ -299,7 +299,7 @@ def eval_plans(
     tasks = [t for t in load_tasks(task, split) if t.feasible and t.meta.get("balls", 0) >= min_balls][:episodes]
     if not tasks:
         raise ValueError(f"no feasible {task} {split} task has at least {min_balls} ball(s)")
-    spec = _llm_spec(llm, llm_model, llm_url, llm_replay) if planner == "llm+wm" else None
+    spec = llm_spec(llm, llm_model, llm_url, llm_replay) if planner == "llm+wm" else None
     agent = build_planner(PlannerConfig(planner=planner, seed=seed, samples=samples), spec, world_model)
     result = evaluate(lambda progress: plan_robustness(agent, tasks, noise_seeds, candidates, allowances,
                                                        rescore_samples, progress), "plans", out)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 import typer
 
 from ._common import check_out, emit, json_option, pct, progress
+from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 TaskSet = Literal["stack-physics-v0", "planbench-bw"]
 PlanTaskSet = Literal["stack-physics-v0", "planbench-bw", "puzzles-v0"]
@@ -17,46 +17,10 @@ PUZZLE_AGENTS = {"random": "random", "cem+wm": "cem+wm", "llm+wm": "llm+cem"}
 """``foretell plan --task puzzles-v0``: planner -> puzzle agent (``llm+wm``: LLM proposals seed CEM on the
 world model, docs/planners.md)."""
 PlannerName = Literal["llm", "llm+wm", "llm+sim", "draft-verify", "cem+wm", "random", "blind", "expert"]
-LLMKind = Literal["local", "openai", "transformers", "replay"]
 
 bench_app = typer.Typer(help="Benchmarks that compare planners (see docs/planners.md).", no_args_is_help=True)
 
 
-def _llm_spec(llm: str | None, llm_model: str | None, llm_url: str | None, llm_replay: Path | None,
-              flag: str = "--llm") -> dict | None:
-    """``make_backend`` keyword arguments from the options named ``flag``, ``flag-model``, ...
-    (None when ``llm`` is None: no backend asked for)."""
-    if llm is None:
-        if llm_model or llm_url or llm_replay:
-            raise ValueError(f"{flag}-model, {flag}-url and {flag}-replay need {flag} KIND")
-        return None
-    if llm == "replay" and llm_replay is None:
-        raise ValueError(f"{flag} replay needs {flag}-replay FILE (an llm.jsonl written by an earlier run)")
-    if llm == "openai" and not (llm_url or os.environ.get("OPENAI_BASE_URL")):
-        raise ValueError(f"{flag} openai needs {flag}-url URL or OPENAI_BASE_URL (an OpenAI-compatible server)")
-    if llm == "transformers" and not llm_model:
-        raise ValueError(f"{flag} transformers needs {flag}-model (a model directory or a .gguf file)")
-    spec: dict = {"kind": llm}
-    if llm_model:
-        spec["model"] = llm_model
-    if llm_url:
-        spec["url"] = llm_url
-    if llm_replay is not None:
-        spec["replay"] = str(llm_replay)
-    return spec
-
-
-_LLM = {  # the LLM options both commands take
-    "llm": typer.Option("local", help="LLM backend: local (embedded Gemma 3 270M) | openai | transformers | "
-                                      "replay."),
-    "llm_model": typer.Option(None, "--llm-model", help="Model name (openai) or directory/.gguf "
-                                                        "(transformers)."),
-    "llm_url": typer.Option(None, "--llm-url", help="Base URL of an OpenAI-compatible server "
-                                                    "[default: $OPENAI_BASE_URL]; the key comes from "
-                                                    "$OPENAI_API_KEY."),
-    "llm_replay": typer.Option(None, "--llm-replay", dir_okay=False, exists=True,
-                               help="An llm.jsonl to replay (with --llm replay): no model runs."),
-}
 
 
 _LARGE = {  # draft-verify's larger backend, in both commands
@@ -94,10 +58,10 @@ def plan(
     split: str = typer.Option("test", help="Task split (see docs/planning-tasks.md; puzzles-v0: test means "
                                            "heldout)."),
     planner: PlannerName = typer.Option("llm+wm", help="Planner variant."),
-    llm: LLMKind = _LLM["llm"],
-    llm_model: str = _LLM["llm_model"],
-    llm_url: str = _LLM["llm_url"],
-    llm_replay: Path = _LLM["llm_replay"],
+    llm: LLMKind = LLM_OPTIONS["llm"],
+    llm_model: str = LLM_OPTIONS["llm_model"],
+    llm_url: str = LLM_OPTIONS["llm_url"],
+    llm_replay: Path = LLM_OPTIONS["llm_replay"],
     large_llm: LLMKind = _LARGE["large_llm"],
     large_llm_model: str = _LARGE["large_llm_model"],
     large_llm_url: str = _LARGE["large_llm_url"],
@@ -136,15 +100,15 @@ def plan(
         if stride != 1:
             raise ValueError("--stride applies to stack-physics-v0 and planbench-bw; puzzles-v0 takes the first "
                              "tasks of each template")
-        _plan_puzzles(split, planner, _llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
+        _plan_puzzles(split, planner, llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
                       episodes, seed, out, resume, video, as_json)
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search, arrange=arrange,
                            sampling_steps=sampling_steps, retries=retries)
     tasks = load_tasks(task, split, limit=episodes * stride)[::stride]
-    spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
-    large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
+    spec = llm_spec(llm, llm_model, llm_url, llm_replay)
+    large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     summary = plan_run(tasks, config, spec, world_model, out, resume, progress(f"plan {planner}"), video, large)
     emit(summary, as_json, [
         f"{task} ({split}), planner {planner}: success {pct(summary['success_rate'])} of {summary['episodes']} "
@@ -195,10 +159,10 @@ def bench_plan_cmd(
     split: str = typer.Option("test", help="Task split."),
     planners: str = typer.Option("llm,llm+wm,llm+sim,cem+wm,random,blind",
                                  help="Comma-separated variants to compare on the same tasks."),
-    llm: LLMKind = _LLM["llm"],
-    llm_model: str = _LLM["llm_model"],
-    llm_url: str = _LLM["llm_url"],
-    llm_replay: Path = _LLM["llm_replay"],
+    llm: LLMKind = LLM_OPTIONS["llm"],
+    llm_model: str = LLM_OPTIONS["llm_model"],
+    llm_url: str = LLM_OPTIONS["llm_url"],
+    llm_replay: Path = LLM_OPTIONS["llm_replay"],
     large_llm: LLMKind = _LARGE["large_llm"],
     large_llm_model: str = _LARGE["large_llm_model"],
     large_llm_url: str = _LARGE["large_llm_url"],
@@ -231,8 +195,8 @@ def bench_plan_cmd(
         raise ValueError(f"unknown planner(s) {unknown}; valid: {', '.join(PLANNERS)}")
     check_out(out)
     check_out(table)
-    spec = _llm_spec(llm, llm_model, llm_url, llm_replay)
-    large = _llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
+    spec = llm_spec(llm, llm_model, llm_url, llm_replay)
+    large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     decide = {"rounds": rounds, "max_decisions": max_decisions, "search": search, "arrange": arrange,
               "sampling_steps": sampling_steps, "retries": retries}
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
