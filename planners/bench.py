@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,9 +29,13 @@ LLM_RECORD = "llm.jsonl"
 LARGE_LLM_RECORD = "llm-large.jsonl"
 
 
-def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Path | None,
+WorldModelRuns = str | Path | Sequence[str | Path] | None  # one skill world-model run, or an ensemble's
+
+
+def build_planner(config: PlannerConfig, llm: dict | None, world_model: WorldModelRuns,
                   record: Path | None = None, large_llm: dict | None = None) -> Planner:
-    """A planner with its LLM backend (``llm``: ``make_backend`` keyword arguments), world model and,
+    """A planner with its LLM backend (``llm``: ``make_backend`` keyword arguments), world model
+    (one run, or several: their ``worldmodel.ModelEnsemble``) and,
     for ``draft-verify``, its larger LLM backend (``large_llm``, recorded beside ``record`` as
     ``LARGE_LLM_RECORD``)."""
     backend = model = large = None
@@ -39,12 +43,12 @@ def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Pa
         raise ValueError("planner 'draft-verify' needs --large-llm (the larger backend asked when no draft "
                          "verifies)")
     if config.planner in NEEDS_WORLD_MODEL:  # checked first: it fails fast, the LLM takes a while to load
-        if world_model is None:
+        if not _runs(world_model):
             raise ValueError(f"planner {config.planner!r} needs --world-model RUN (a skill world model trained "
                              f"with `foretell train world` on BlockStack-v0 data)")
-        from foretell.worldmodel import load
+        from foretell.worldmodel import load_ensemble
 
-        model = load(world_model, kind="object")
+        model = load_ensemble(_runs(world_model))
     if config.planner in NEEDS_LLM:
         from .backends import make_backend
 
@@ -52,6 +56,14 @@ def build_planner(config: PlannerConfig, llm: dict | None, world_model: str | Pa
         if config.planner == "draft-verify":
             large = make_backend(**{**large_llm, **({"record": record.with_name(LARGE_LLM_RECORD)} if record else {})})
     return Planner(config, backend, model, large)
+
+
+def _runs(world_model: WorldModelRuns) -> list[str] | None:
+    """The world-model run folders as strings (JSON- and Ray-friendly); None for none."""
+    if world_model is None:
+        return None
+    runs = [world_model] if isinstance(world_model, (str, Path)) else list(world_model)
+    return [str(r) for r in runs] or None
 
 
 def _read_finished(path: Path) -> dict[str, dict]:
@@ -75,7 +87,7 @@ def _append(path: Path, row: dict) -> None:
 
 
 def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = None,
-             world_model: str | Path | None = None, out: str | Path | None = None, resume: bool = False,
+             world_model: WorldModelRuns = None, out: str | Path | None = None, resume: bool = False,
              progress: Callable | None = None, video: str | Path | None = None, large_llm: dict | None = None) -> dict:
     """Run ``tasks`` with one planner variant; returns the summary and every episode's record
     (``large_llm``: ``draft-verify``'s larger backend, ``make_backend`` keyword arguments)."""
@@ -91,7 +103,7 @@ def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = No
             raise ValueError(f"--resume with other planner settings than the run in {out} was started with")
         atomic_write_json(config_file, {"planner": asdict(config), "llm": _public(llm),
                                         "large_llm": _public(large_llm),
-                                        "world_model": str(world_model) if world_model else None})
+                                        "world_model": _runs(world_model)})
     todo = [t for t in tasks if t.task_id not in rows]
     planner = build_planner(config, llm, world_model, out / LLM_RECORD if out is not None else None,
                             large_llm) if todo else None
@@ -132,7 +144,7 @@ def _write_video(path: Path, frames: list) -> None:
 
 
 def _chunk_run(task_set: str, split: str, task_ids: list[str], config: dict, llm: dict | None,
-               world_model: str | None, large_llm: dict | None = None) -> list[dict]:
+               world_model: list[str] | None, large_llm: dict | None = None) -> list[dict]:
     """One Ray task: a chunk of episodes with one planner (loads its own LLMs and world model)."""
     tasks = {t.task_id: t for t in load_tasks(task_set, split)}
     planner = build_planner(PlannerConfig(**config), llm, world_model, large_llm=large_llm)
@@ -140,7 +152,7 @@ def _chunk_run(task_set: str, split: str, task_ids: list[str], config: dict, llm
 
 
 def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | None, llm: dict | None,
-               world_model: str | Path | None, seed: int = 0, backend: str = "local", chunk: int = 5,
+               world_model: WorldModelRuns, seed: int = 0, backend: str = "local", chunk: int = 5,
                progress: Callable | None = None, config: dict | None = None, stride: int = 1,
                large_llm: dict | None = None) -> dict:
     """Every variant in ``planners`` on the same tasks (every ``stride``-th of the split, at most
@@ -164,7 +176,7 @@ def bench_plan(task_set: str, split: str, planners: list[str], episodes: int | N
         remote = ray.remote(_chunk_run)
         ids = [t.task_id for t in tasks]
         futures = {name: [remote.remote(task_set, split, ids[i:i + chunk], asdict(cfg), llm,
-                                        str(world_model) if world_model else None,
+                                        _runs(world_model),
                                         large_llm if name == "draft-verify" else None)
                           for i in range(0, len(ids), chunk)] for name, cfg in configs.items()}
         for name, parts in futures.items():

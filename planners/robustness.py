@@ -133,7 +133,7 @@ def plan_robustness(planner: Planner, tasks: Sequence[PlanTask], noise_seeds: in
     return {"tasks": rows, "chosen": _chosen_rates(rows, repeats), "rules": _rule_rates(rows),
             "settings": {"planner": planner.config.planner, "noise_seeds": noise_seeds, "candidates": candidates,
                          "repeats": list(repeats), "samples": verifier.num_samples, "rescore_samples": rescore_samples,
-                         "seed": seed}}
+                         "futures_per_plan": verifier.futures, "seed": seed}}
 
 
 class _Recording:

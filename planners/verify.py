@@ -102,7 +102,8 @@ class VerifierStats:
 
 @dataclass
 class WorldModelVerifier:
-    """Score plans by imagining them with a learned skill world model (``foretell.worldmodel``)."""
+    """Score plans by imagining them with a learned skill world model (``foretell.worldmodel``), or
+    an ensemble of them (``worldmodel.ModelEnsemble``: ``num_samples`` futures per member, pooled)."""
 
     model: object
     num_samples: int = 8
@@ -118,6 +119,8 @@ class WorldModelVerifier:
         if self.num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
         self._generator = torch.Generator().manual_seed(self.seed)
+        # an ensemble (``worldmodel.ModelEnsemble``) imagines num_samples futures per member
+        self.futures = self.num_samples * len(getattr(self.model, "members", [self.model]))
 
     def start_episode(self, key: int) -> None:
         """Reseed the imagination noise from (seed, ``key``): an episode then imagines the same
@@ -142,7 +145,7 @@ class WorldModelVerifier:
         on, on_table = support(final, scene.objects, scene.mask, self.tolerance)
         progress = (goal_progress(goal, scene.object_names, on, on_table, cappers)
                     * still(final, scene.mask)).mean(axis=1)
-        self.stats.add(len(plans), start, int(sum(len(plan) for plan in plans)) * self.num_samples)
+        self.stats.add(len(plans), start, int(sum(len(plan) for plan in plans)) * self.futures)
         return Scores(p, why, safe, progress)
 
     def imagine_states(self, env, plan: list[dict]) -> np.ndarray:
@@ -180,7 +183,7 @@ class WorldModelVerifier:
         for k, build in enumerate(builds):
             for obj, target in build:
                 holds[k] &= on[k, :, row[obj], row[target]]
-        self.stats.add(len(plans), start, sum(len(b) for b in builds) * self.num_samples)
+        self.stats.add(len(plans), start, sum(len(b) for b in builds) * self.futures)
         return holds.mean(axis=1)
 
 

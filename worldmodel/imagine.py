@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .actions import DIRECTIONS, PLACE_RANGE, PUSH_RANGE, SKILL_NAMES, SKILL_ONEHOT, encode_skill
+from .ensemble import ModelEnsemble
 from .object_diffusion import ObjectDiffusionModel
 from .readouts import (
     as_numpy,
@@ -274,24 +275,26 @@ def _encode_plans(plans: Sequence[Sequence[dict]], scene: SceneState) -> tuple[n
 
 
 @torch.no_grad()
-def imagine(model: ObjectDiffusionModel, scene: SceneState, plans: Sequence[Sequence[dict]] | None,
+def imagine(model: ObjectDiffusionModel | ModelEnsemble, scene: SceneState, plans: Sequence[Sequence[dict]] | None,
             num_samples: int = 8, generator: torch.Generator | None = None, num_steps: int = 4,
             steps: int | None = None) -> Imagined:
     """Imagine S futures of each of C candidate plans from ``scene``, in one model batch per call.
 
     Args:
         model: a skill model (``action_kind="skill"``) for plans, or a passive model with
-            ``plans=None`` and ``steps``.
+            ``plans=None`` and ``steps``; or a ``ModelEnsemble`` of either, whose every member
+            imagines ``num_samples`` futures (pooled: S x M samples per plan, member by member).
         scene: the observed scene (``SceneState``).
         plans: C plans, each a list of named skills (``{"skill": "pick_place", "object":
             "red_cube", "target": "blue_cube", "dx": 0, "dy": 0}``, as the env takes them).
-        num_samples: S futures per plan.
+        num_samples: S futures per plan (per member of an ensemble).
         generator: source of every random draw (same generator state, same futures).
         num_steps: diffusion sampling steps per model call.
         steps: passive models only: frames to roll forward (T).
 
     Returns:
-        ``Imagined`` with ``states (C, S, T, N, 13)`` (C = 1 for a passive roll-out).
+        ``Imagined`` with ``states (C, S, T, N, 13)`` (C = 1 for a passive roll-out; S x M samples
+        for an ensemble of M, member 0's first).
 
     Raises:
         ValueError: an unknown skill, object or target name, a parameter out of the skill
@@ -315,7 +318,8 @@ def imagine(model: ObjectDiffusionModel, scene: SceneState, plans: Sequence[Sequ
         lengths = torch.tensor([steps])
     else:
         raise ValueError(f"imagine reads skill and passive models; this model's action_kind is {kind!r}")
-    states = _rollout(model, scene, actions, moves, num_samples, generator, num_steps)
+    members = model.members if isinstance(model, ModelEnsemble) else [model]
+    states = torch.cat([_rollout(m, scene, actions, moves, num_samples, generator, num_steps) for m in members], dim=1)
     return Imagined(states, lengths, scene, _drop_heights(scene, placed),
                     None if plans is None else [list(p) for p in plans])
 

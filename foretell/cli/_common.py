@@ -48,6 +48,15 @@ def json_option() -> bool:
     return typer.Option(False, "--json", help="Machine-readable output.")
 
 
+# ``--world-model RUN`` of the BlockStack planners, repeatable: two or more runs are imagined as one
+# ensemble (``foretell.worldmodel.ModelEnsemble``: every run imagines S futures, pooled)
+WORLD_MODELS = typer.Option(None, "--world-model", file_okay=False, exists=True,
+                            help="World-model run (foretell train world): a skill model trained on BlockStack-v0 "
+                                 "data for llm+wm, draft-verify and cem+wm (foretell plan --task puzzles-v0: a puzzle "
+                                 "model). Repeat it for an ensemble of skill models (each run imagines S futures, "
+                                 "pooled).")
+
+
 def fail(message: str) -> None:
     """Print ``error: message`` on stderr and exit with code 2."""
     typer.echo(f"error: {' '.join(message.split())}", err=True)

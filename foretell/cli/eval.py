@@ -7,7 +7,7 @@ from typing import Literal
 
 import typer
 
-from ._common import Space, check_out, emit, evaluate, json_option, pct
+from ._common import WORLD_MODELS, Space, check_out, emit, evaluate, json_option, pct
 from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
@@ -265,8 +265,7 @@ def eval_predict(
 
 @app.command("plans")
 def eval_plans(
-    world_model: Path = typer.Option(..., "--world-model", file_okay=False, exists=True,
-                                     help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
+    world_model: list[Path] = WORLD_MODELS,
     planner: Literal["cem+wm", "llm+wm"] = typer.Option("cem+wm", help="Whose first plans to replay."),
     llm: LLMKind = LLM_OPTIONS["llm"],
     llm_model: str = LLM_OPTIONS["llm_model"],
@@ -292,6 +291,8 @@ def eval_plans(
     from foretell.planners.tasks import load_tasks
 
     check_out(out)
+    if not world_model:
+        raise ValueError("--world-model RUN is required (a skill world model trained on BlockStack-v0 data)")
     try:
         allowances = [int(r) for r in repeats.split(",") if r.strip()]
     except ValueError:

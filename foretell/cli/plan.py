@@ -8,7 +8,7 @@ from typing import Literal
 
 import typer
 
-from ._common import check_out, emit, json_option, pct, progress
+from ._common import WORLD_MODELS, check_out, emit, json_option, pct, progress
 from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 TaskSet = Literal["stack-physics-v0", "planbench-bw"]
@@ -66,8 +66,7 @@ def plan(
     large_llm_model: str = _LARGE["large_llm_model"],
     large_llm_url: str = _LARGE["large_llm_url"],
     large_llm_replay: Path = _LARGE["large_llm_replay"],
-    world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
-                                     help="Skill world-model run (foretell train world on BlockStack-v0 data)."),
+    world_model: list[Path] = WORLD_MODELS,
     episodes: int = typer.Option(20, min=1, help="Tasks to run (the first N of the split; puzzles-v0: the first "
                                                  "ceil(N / templates) of each template)."),
     stride: int = typer.Option(1, min=1, help="Take every k-th task of the split (a spread of task kinds; the "
@@ -100,7 +99,10 @@ def plan(
         if stride != 1:
             raise ValueError("--stride applies to stack-physics-v0 and planbench-bw; puzzles-v0 takes the first "
                              "tasks of each template")
-        _plan_puzzles(split, planner, llm_spec(llm, llm_model, llm_url, llm_replay), world_model,
+        if len(world_model or []) > 1:
+            raise ValueError("puzzles-v0 takes one --world-model (a puzzle world model); ensembles plan on "
+                             "stack-physics-v0 and planbench-bw")
+        _plan_puzzles(split, planner, llm_spec(llm, llm_model, llm_url, llm_replay), (world_model or [None])[0],
                       episodes, seed, out, resume, video, as_json)
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
@@ -167,8 +169,7 @@ def bench_plan_cmd(
     large_llm_model: str = _LARGE["large_llm_model"],
     large_llm_url: str = _LARGE["large_llm_url"],
     large_llm_replay: Path = _LARGE["large_llm_replay"],
-    world_model: Path = typer.Option(None, "--world-model", file_okay=False, exists=True,
-                                     help="Skill world-model run for llm+wm, draft-verify and cem+wm."),
+    world_model: list[Path] = WORLD_MODELS,
     episodes: int = typer.Option(None, min=1, help="Tasks per variant [default: the whole split]."),
     stride: int = typer.Option(1, min=1, help="Take every k-th task of the split (a spread of task kinds)."),
     seed: int = typer.Option(0, min=0, help="Seed of every variant."),

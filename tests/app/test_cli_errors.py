@@ -38,6 +38,7 @@ def _mistakes(tmp: str) -> list[tuple[str, list[str], str]]:
         ("variables-wrong-kind", ["eval", "variables", "--env", "foretell/BlockStack-v0"], "needs a scenario"),
         ("variables-unknown-cause", ["eval", "variables", "--env", "foretell/Collide-v0", "--seeds", "1",
                                      "--cause", "nope.mass"], "nope.mass"),
+        ("plans-no-world-model", ["eval", "plans"], "--world-model RUN is required"),
         ("plans-bad-repeats", ["eval", "plans", "--world-model", tmp, "--repeats", "1,x"], "--repeats"),
         ("plans-no-such-tasks", ["eval", "plans", "--world-model", tmp, "--min-balls", "3"], "no feasible"),
         ("puzzles-bad-split", ["eval", "puzzles", "--split", "test"], "--split"),

@@ -80,6 +80,8 @@ def test_bench_plan_on_ray(tmp_path):
     (["plan", "--planner", "llm", "--large-llm", "local", "--episodes", "1"], "--large-llm goes with"),
     (["plan", "--planner", "draft-verify", "--large-llm", "openai", "--episodes", "1"], "--large-llm-url"),
     (["plan", "--planner", "expert", "--out", "/proc/nope/run"], "/proc/nope"),
+    (["plan", "--task", "puzzles-v0", "--planner", "cem+wm", "--world-model", "/tmp", "--world-model", "/tmp"],
+     "one --world-model"),
 ])
 def test_plan_mistakes_are_one_line_errors(args, message, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -218,6 +218,23 @@ def test_world_model_variants_run_end_to_end(variant, tiny_skill_model, planbenc
         Planner(PlannerConfig(planner="cem+wm"), None, ObjectDiffusionModel(hidden_dim=32, num_layers=1, num_heads=2))
 
 
+def test_an_ensemble_verifies_with_every_members_futures(tiny_skill_model, planbench_task, tmp_path):
+    """Two runs make one ``ModelEnsemble`` (``build_planner``); the verifier imagines S futures per
+    member, and the episode runs as with one model."""
+    from foretell.planners.bench import build_planner
+    from foretell.worldmodel import ModelEnsemble
+
+    for name in ("a", "b"):
+        tiny_skill_model.save_pretrained(tmp_path / name)
+    config = PlannerConfig(planner="cem+wm", samples=2, sampling_steps=1, max_decisions=1)
+    planner = build_planner(config, None, [tmp_path / "a", tmp_path / "b"])
+    assert isinstance(planner.verifier.model, ModelEnsemble) and planner.verifier.futures == 4
+    result = planner.run(planbench_task)
+    assert result.steps >= 1 and result.verifier["transitions"] > 0 and result.verifier["transitions"] % 4 == 0
+    single = build_planner(config, None, tmp_path / "a")
+    assert single.verifier.futures == 2 and not isinstance(single.verifier.model, ModelEnsemble)
+
+
 @pytest.mark.parametrize("draft_good", [True, False])
 def test_draft_verify_asks_the_large_llm_only_when_no_draft_verifies(draft_good, tiny_skill_model, planbench_task):
     """The small LLM drafts; the verifier checks the drafts; the larger backend is asked (told why the
