@@ -99,8 +99,13 @@ def plan_run(tasks: list[PlanTask], config: PlannerConfig, llm: dict | None = No
             raise ValueError(f"{out} already holds a planning run; pass --resume to continue it or choose another --out")
         rows = _read_finished(out / EPISODES_FILE) if resume else {}
         config_file = out / "config.json"
-        if resume and config_file.exists() and json.loads(config_file.read_text())["planner"] != asdict(config):
-            raise ValueError(f"--resume with other planner settings than the run in {out} was started with")
+        if resume and config_file.exists():
+            started = json.loads(config_file.read_text())
+            if started["planner"] != asdict(config):
+                raise ValueError(f"--resume with other planner settings than the run in {out} was started with")
+            if _runs(started.get("world_model")) != _runs(world_model):
+                raise ValueError(f"--resume with other world models ({_runs(world_model)}) than the run in {out} "
+                                 f"was started with ({_runs(started.get('world_model'))})")
         atomic_write_json(config_file, {"planner": asdict(config), "llm": _public(llm),
                                         "large_llm": _public(large_llm),
                                         "world_model": _runs(world_model)})

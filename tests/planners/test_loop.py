@@ -200,6 +200,10 @@ def test_plan_run_writes_records_and_resumes(tmp_path):
     assert resumed["per_episode"][0] == first["per_episode"][0]
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["episodes"] == 2
     assert summarise([])["episodes"] == 0
+    with pytest.raises(ValueError, match="other world models"):  # a resumed run keeps its verifier
+        plan_run(tasks, config, world_model=[tmp_path / "a", tmp_path / "b"], out=tmp_path / "run", resume=True)
+    with pytest.raises(ValueError, match="other planner settings"):
+        plan_run(tasks, PlannerConfig(planner="random"), out=tmp_path / "run", resume=True)
 
 
 @pytest.mark.parametrize("variant", ["llm+wm", "cem+wm"])
