@@ -17,11 +17,14 @@
 - the planner's call end to end: ``imagine`` of C plans x S samples x T skills on a BlockStack
   scene with a skill model of the skill-outcome config (history 1, horizon 1: one model call
   per skill, all C x S rollouts in one batch), read-outs (p(goal holds and still), p(fall))
-  included, in skill transitions/s against the simulator's skill steps/s.
+  included, in skill transitions/s against the simulator's skill steps/s; ``--imagine-only``
+  measures just this for each ``--skill-model`` given, and for all of them as one ensemble
+  (``ModelEnsemble``: every member imagines S futures, so a call is M x the transitions).
 
 Weights are random: speed does not depend on them. Prints a table and writes JSON.
 
     MUJOCO_GL=egl python benchmarks/worldmodel.py --out runs/bench/worldmodel.json
+    python benchmarks/worldmodel.py --imagine-only --skill-model RUN_A --skill-model RUN_B --out runs/bench/imagine.json
     python benchmarks/worldmodel.py --device cuda --frame-mfu --out runs/bench/frame-mfu.json
 """
 
@@ -40,7 +43,14 @@ import torch
 import foretell.envs  # noqa: F401 - registers the envs
 from foretell.envs.measure.episodes import make_policy
 from foretell.runtime import atomic_write_json, resolve_device
-from foretell.worldmodel import FrameDiffusionModel, ObjectDiffusionModel, SceneState, imagine, load
+from foretell.worldmodel import (
+    FrameDiffusionModel,
+    ModelEnsemble,
+    ObjectDiffusionModel,
+    SceneState,
+    imagine,
+    load,
+)
 from foretell.worldmodel.actions import action_dim
 
 OBJECTS = 6
@@ -263,8 +273,8 @@ def frame_mfu_sweep(device: str, steps: int, peak_tflops: float, out: Path) -> N
     print(f"wrote {out}")
 
 
-def imagine_transitions_per_s(model: ObjectDiffusionModel, plans: int, samples: int, skills: int, steps: int,
-                              repeats: int) -> dict:
+def imagine_transitions_per_s(model: ObjectDiffusionModel | ModelEnsemble, plans: int, samples: int, skills: int,
+                              steps: int, repeats: int) -> dict:
     """``imagine`` (plus read-outs) on a seeded 4-object BlockStack scene: C x S x T skill transitions/s."""
     env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
     seed = next(s for s in range(100) if env.reset(seed=s) and len(env.unwrapped.object_names) >= 4)
@@ -288,8 +298,36 @@ def imagine_transitions_per_s(model: ObjectDiffusionModel, plans: int, samples: 
         out.p_goal_stable(goal)
         out.p_fall()
     wall = (time.perf_counter() - start) / repeats
-    return {"plans": plans, "samples": samples, "skills": skills, "objects": len(names), "seconds_per_call": wall,
-            "transitions_per_s": plans * samples * skills / wall}
+    members = len(model) if isinstance(model, ModelEnsemble) else 1
+    return {"plans": plans, "samples": samples, "members": members, "skills": skills, "objects": len(names),
+            "seconds_per_call": wall, "transitions_per_s": plans * samples * members * skills / wall}
+
+
+def imagine_only(args, device: str) -> None:
+    """``--imagine-only``: the planner's call with each ``--skill-model`` and, given several, their ensemble."""
+    sim = skill_steps_per_s(args.episodes)
+    models = {str(p): load(p, device=device, kind="object") for p in args.skill_model}
+    if not models:
+        models = {"untrained (history 1, horizon 1)": ObjectDiffusionModel(history=1, horizon=1, action_kind="skill")
+                  .to(device).eval()}
+    if len(models) > 1:
+        models["ensemble of all " + str(len(models))] = ModelEnsemble(list(models.values()))
+    rows = []
+    print(f"BlockStack {sim:.2f} skill steps/s; imagine: {args.imagine_plans} plans x {args.samples} samples "
+          f"(per member) x {args.imagine_skills} skills, read-outs included")
+    for name, model in models.items():
+        row = {"model": name, **imagine_transitions_per_s(model, args.imagine_plans, args.samples,
+                                                          args.imagine_skills, args.steps, args.repeats)}
+        row["ratio_to_simulator"] = row["transitions_per_s"] / sim
+        rows.append(row)
+        print(f"  {name}: {row['seconds_per_call']:.3f} s per call, {row['transitions_per_s']:.0f} skill "
+              f"transitions/s, {row['ratio_to_simulator']:.1f}x the simulator")
+    atomic_write_json(args.out, {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                 "machine": platform.processor() or platform.machine(),
+                                 "torch_threads": torch.get_num_threads(), "device": device,
+                                 "simulator": {"blockstack_skill_steps_per_s": sim}, "imagine": rows,
+                                 "args": {k: str(v) for k, v in vars(args).items()}})
+    print(f"wrote {args.out}")
 
 
 def main() -> None:
@@ -302,8 +340,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--imagine-plans", type=int, default=8, help="C candidate plans per imagine call")
     parser.add_argument("--imagine-skills", type=int, default=4, help="T skills per plan")
-    parser.add_argument("--skill-model", type=Path, default=None,
-                        help="a trained skill run to time imagine with (default: random weights, same config)")
+    parser.add_argument("--imagine-only", action="store_true",
+                        help="only the planner's imagine call (each --skill-model, and their ensemble) and the "
+                             "simulator's skill steps/s")
+    parser.add_argument("--skill-model", type=Path, action="append", default=[],
+                        help="a trained skill run to time imagine with (repeat it for several and their ensemble; "
+                             "default: random weights, same config)")
     parser.add_argument("--frame-only", action="store_true", help="only the frame model and 64 px rendering")
     parser.add_argument("--frame-mfu", action="store_true",
                         help="only frame-model training throughput and MFU over a sweep of sizes (for GPUs)")
@@ -316,6 +358,9 @@ def main() -> None:
     torch.manual_seed(0)
     if args.frame_mfu:
         frame_mfu_sweep(device, args.mfu_steps, args.peak_tflops, args.out)
+        return
+    if args.imagine_only:
+        imagine_only(args, device)
         return
     if args.frame_only:
         rendered = scenario_frames_per_s(("rgb", "state"), args.episodes)
@@ -343,7 +388,7 @@ def main() -> None:
                          "ratio_to_simulator": rate / sim[reference],
                          **({"ratio_to_simulator_state_only": rate / sim["scenario_frames_per_s_state"]}
                             if kind == "none" else {})})
-    skill_model = (load(args.skill_model) if args.skill_model else
+    skill_model = (load(args.skill_model[0]) if args.skill_model else
                    ObjectDiffusionModel(history=1, horizon=1, action_kind="skill")).to(device).eval()
     planner = imagine_transitions_per_s(skill_model, args.imagine_plans, args.samples, args.imagine_skills,
                                         args.steps, args.repeats)
