@@ -63,3 +63,18 @@ def random_states(batch: int, steps: int, objects: int, seed: int = 0) -> torch.
     quat = torch.nn.functional.normalize(torch.randn(batch, steps, objects, 4, generator=g), dim=-1)
     return torch.cat([0.1 * torch.randn(batch, steps, objects, 3, generator=g), quat,
                       0.3 * torch.randn(batch, steps, objects, 6, generator=g)], dim=-1)
+
+
+@pytest.fixture(scope="session")
+def scene():
+    """A seeded 4-object BlockStack scene as the planner observes it (``SceneState.from_env``)."""
+    import gymnasium as gym
+
+    import foretell.envs  # noqa: F401 - registers the envs
+    from foretell.worldmodel.imagine import SceneState
+
+    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
+    env.reset(seed=4)
+    out = SceneState.from_env(env)
+    env.close()
+    return out

@@ -7,7 +7,7 @@ import torch
 
 import foretell.envs  # noqa: F401 - registers the envs
 from foretell.worldmodel import ModelEnsemble, ObjectDiffusionModel, load_ensemble
-from foretell.worldmodel.imagine import SceneState, imagine
+from foretell.worldmodel.imagine import imagine
 
 from .conftest import randomise
 
@@ -17,15 +17,6 @@ TINY = {"hidden_dim": 32, "num_layers": 1, "num_heads": 2}
 def _skill(seed: int, **kwargs) -> ObjectDiffusionModel:
     torch.manual_seed(seed)
     return randomise(ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", **{**TINY, **kwargs})).eval()
-
-
-@pytest.fixture(scope="module")
-def scene():
-    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
-    env.reset(seed=4)
-    out = SceneState.from_env(env)
-    env.close()
-    return out
 
 
 def _plans(names):

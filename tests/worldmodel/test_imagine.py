@@ -1,6 +1,5 @@
 """``imagine``: shapes, batching, determinism, plan validation, and read-outs on its output."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -12,15 +11,6 @@ from foretell.worldmodel.imagine import SceneState, imagine
 from .conftest import randomise
 
 TINY = {"hidden_dim": 32, "num_layers": 1, "num_heads": 2}
-
-
-@pytest.fixture(scope="module")
-def scene():
-    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
-    env.reset(seed=4)
-    out = SceneState.from_env(env)
-    env.close()
-    return out
 
 
 @pytest.fixture(scope="module")
