@@ -5,8 +5,8 @@ training run (``train``, ``foretell train world``), ``load(RUN)``, and the predi
 rule with its non-learned baselines (``ocp``: ``cut_dataset``, ``evaluate_baselines``; docs/ocp.md),
 ensembles of object models whose sampled futures ``imagine`` pools (``ModelEnsemble``,
 ``load_ensemble``; ``ensemble.py``), read-outs over sampled futures (``readouts``: support, goal
-predicates, stability, contacts, falls, breaks, final positions) and the planner's ``imagine`` (C plans x S samples in one batch per step;
-``SceneState``, ``Imagined``), skill outcomes (``evaluate_skill_outcomes``), the deterministic
+predicates, stability, contacts, falls, breaks, final positions) and the planner's ``imagine`` (C
+plans x S samples in one batch per step; ``SceneState``, ``Imagined``), skill outcomes (``evaluate_skill_outcomes``), the deterministic
 regressor baseline (``ObjectRegressorModel``, ``load_model`` loads either kind) and the model's
 predict-ocp-v0 column (``evaluate_predict``, ``compare_video``; ``foretell eval predict``,
 ``foretell worldmodel show``) with Platt maps of its p(contact) fitted on validation seeds
@@ -31,7 +31,7 @@ from .skills import evaluate_skill_outcomes
 from .train import TrainConfig, train
 
 __all__ = ["ACTION_KINDS", "SKILL_DIM", "FrameDiffusionModel", "FrameWindowSet", "Imagined", "ModelEnsemble",
-           "ObjectDiffusionModel",
-           "ObjectRegressorModel", "SceneState", "TrainConfig", "WindowSet", "compare_video", "cut_dataset",
-           "encode_skill", "evaluate_baselines", "evaluate_predict", "evaluate_skill_outcomes", "imagine", "load",
-           "load_ensemble", "load_frame_windows", "load_model", "load_windows", "readouts", "shapes_touch", "train"]
+           "ObjectDiffusionModel", "ObjectRegressorModel", "SceneState", "TrainConfig", "WindowSet", "compare_video",
+           "cut_dataset", "encode_skill", "evaluate_baselines", "evaluate_predict", "evaluate_skill_outcomes",
+           "imagine", "load", "load_ensemble", "load_frame_windows", "load_model", "load_windows", "readouts",
+           "shapes_touch", "train"]
