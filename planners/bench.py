@@ -137,7 +137,7 @@ def _public(llm: dict | None) -> dict | None:
 def _result(row: dict) -> EpisodeResult:
     return EpisodeResult(row["task_id"], row["planner"], row["success"], row["steps"], row["declared_infeasible"],
                          row["feasible"], [], row["actions"], row["llm"], row["verifier"], row["wall_s"],
-                         row.get("large_llm", {}))
+                         row.get("large_llm", {}), row.get("waits", 0))
 
 
 def _write_video(path: Path, frames: list) -> None:

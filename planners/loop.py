@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from foretell.envs.blockstack.env import MAX_WAIT_SECONDS
 from foretell.envs.blockstack.expert import BlockStackExpert
 from foretell.envs.sim import physics
 
@@ -92,6 +93,10 @@ class PlannerConfig:
             with three, and no more with six (`foretell eval plans`; docs/results.md, session 15).
             The replay does not count that every repeat spends a decision (``max_decisions``): on
             the test split, `llm+wm` scored 82% with three and 84% with one.
+        wait: after a step that ended with the scene still moving (the env settles for at most
+            5 s), wait up to this many more seconds for it to come to rest (the env's named
+            ``wait``, no step of the budget) before judging the step and replanning; 0 replans at
+            once, on the moving scene.
         seed: seeds the LLM sampling, the world model's noise and the search.
     """
 
@@ -108,6 +113,7 @@ class PlannerConfig:
     search: bool = True
     arrange: bool = True
     retries: int = 3
+    wait: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,6 +121,8 @@ class PlannerConfig:
             raise ValueError(f"unknown planner {self.planner!r}; valid planners: {', '.join(PLANNERS)}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if not 0.0 <= self.wait <= MAX_WAIT_SECONDS:
+            raise ValueError(f"wait must be in [0, {MAX_WAIT_SECONDS:g}] seconds, got {self.wait}")
         if self.rounds is None:
             self.rounds = 2 if self.planner == "draft-verify" else 1
         if self.planner == "draft-verify" and self.rounds < 2:
@@ -161,12 +169,14 @@ class EpisodeResult:
     verifier: dict
     wall_s: float
     large_llm: dict = field(default_factory=dict)  # draft-verify: the larger backend's usage
+    waits: int = 0  # the env waits after a step that left the scene moving (``PlannerConfig.wait``)
 
     def to_dict(self) -> dict:
         return {"task_id": self.task_id, "planner": self.planner, "success": self.success, "steps": self.steps,
                 "declared_infeasible": self.declared_infeasible, "feasible": self.feasible,
                 "decisions": [d.to_dict() for d in self.decisions], "actions": self.actions, "llm": self.llm,
-                "large_llm": self.large_llm, "verifier": self.verifier, "wall_s": round(self.wall_s, 3)}
+                "large_llm": self.large_llm, "verifier": self.verifier, "wall_s": round(self.wall_s, 3),
+                "waits": self.waits}
 
 
 class Planner:
@@ -216,7 +226,7 @@ class Planner:
             rng = np.random.default_rng([self.config.seed, task.seed])
             if hasattr(self.verifier, "start_episode"):
                 self.verifier.start_episode(task.seed)
-            success, declared, steps, actions, decisions = False, False, 0, [], []
+            success, declared, steps, waits, actions, decisions = False, False, 0, 0, [], []
             blind = physics_blind_plan(task, env) if self.config.planner == "blind" else None
             expert = BlockStackExpert(env.unwrapped) if self.config.planner == "expert" else None
             history: list[str] = []
@@ -246,7 +256,8 @@ class Planner:
                     support = symbolic_state(env).get(action.get("target")) if action.get("skill") == "pick_place" \
                         else None
                     first_frame = len(frames) if frames is not None else 0
-                    *_, terminated, truncated, info = env.step(action)
+                    terminated, truncated, info, waited = step_and_wait(env, action, self.config.wait)
+                    waits += waited
                     if video is not None:
                         video.executed(first_frame, action_text(action), executed - 1)
                     steps += 1
@@ -266,7 +277,7 @@ class Planner:
                                  decisions, actions, _delta(self.llm.usage.to_dict() if self.llm else {}, llm_before),
                                  _delta(self.verifier.stats.to_dict() if self.verifier else {}, verifier_before),
                                  time.perf_counter() - start,
-                                 _delta(self.large_llm.usage.to_dict() if self.large_llm else {}, large_before))
+                                 _delta(self.large_llm.usage.to_dict() if self.large_llm else {}, large_before), waits)
         finally:
             env.close()
 
@@ -358,6 +369,16 @@ class Planner:
         return Decision(proposals, valid_total, best[0][0], best[1], feedback)
 
 
+def step_and_wait(env, action: dict, wait: float) -> tuple[bool, bool, dict, bool]:
+    """``env.step(action)``; if that left the scene moving, the env's named ``wait`` of at most
+    ``wait`` seconds (``PlannerConfig.wait``). Returns (terminated, truncated, info, whether it waited)."""
+    *_, terminated, truncated, info = env.step(action)
+    if terminated or truncated or info["stable"] or wait <= 0:
+        return terminated, truncated, info, False
+    *_, terminated, truncated, info = env.step({"skill": "wait", "seconds": wait})
+    return terminated, truncated, info, True
+
+
 def _placed(env, plan: list[dict]) -> list[dict]:
     """A plan with every move to the table sent to a free table spot (tracked through the plan)."""
     if any(a.get("skill") != "pick_place" for a in plan):
@@ -421,6 +442,7 @@ def summarise(results: list[EpisodeResult]) -> dict:
         "success_rate_feasible": mean([float(r.success) for r in feasible]) if feasible else None,
         "success_rate_infeasible": mean([float(r.success) for r in infeasible]) if infeasible else None,
         "mean_steps": mean([r.steps for r in results]),
+        "waits": int(sum(r.waits for r in results)),
         "llm_completion_tokens": int(sum(r.llm.get("completion_tokens", 0) for r in results)),
         "llm_prompt_tokens": int(sum(r.llm.get("prompt_tokens", 0) for r in results)),
         "large_llm_completion_tokens": int(sum(r.large_llm.get("completion_tokens", 0) for r in results)),

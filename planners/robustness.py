@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .loop import Planner, _achieved
+from .loop import Planner, _achieved, step_and_wait
 from .tasks import PlanTask, make_env, symbolic_state
 from .verify import WorldModelVerifier
 
@@ -33,10 +33,12 @@ NOISE_SEED_BASE = 10_000
 """Placement-noise seeds: the task's own seed first, then ``NOISE_SEED_BASE + k``."""
 
 
-def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: int) -> tuple[bool, int]:
+def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: int,
+           wait: float = 0.0) -> tuple[bool, int]:
     """Execute ``plan`` from ``task``'s scene with placement-noise seed ``noise_seed``; a placement
     that did not stay is made again while its target rests where it did, at most ``max_repeats``
-    times in all, within the task's step budget.
+    times in all, within the task's step budget. ``wait``: as the planner's (``PlannerConfig.wait``),
+    seconds to let a scene still moving after a step come to rest before the step is judged.
 
     Returns:
         (whether the goal held in a still scene after some step, the repeats made).
@@ -47,7 +49,7 @@ def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: i
         while k < len(plan) and steps < task.max_steps:
             action = plan[k]
             support = symbolic_state(env).get(action.get("target"))
-            *_, terminated, truncated, info = env.step(action)
+            terminated, truncated, info, _ = step_and_wait(env, action, wait)
             steps += 1
             if info["success"]:
                 return True, repeats
@@ -118,12 +120,12 @@ def plan_robustness(planner: Planner, tasks: Sequence[PlanTask], noise_seeds: in
                 again = rescorer.score(env, [plan for *_, plan in pool], env.unwrapped.goal) if pool else None
             finally:
                 env.close()
-            runs = [replay(task, chosen, s, max(repeats)) for s in seeds(task)] if acts else [(False, 0)] * noise_seeds
+            runs = [replay(task, chosen, s, max(repeats), planner.config.wait) for s in seeds(task)] if acts else [(False, 0)] * noise_seeds
             row = {"task_id": task.task_id, "chosen": {"plan": chosen, "p": p,
                                                         "runs": [{"goal": ok, "repeats": r} for ok, r in runs]},
                    "candidates": []}
             for c, (q, g, plan) in enumerate(pool):
-                hits = [replay(task, plan, s, 0)[0] for s in seeds(task)]
+                hits = [replay(task, plan, s, 0, planner.config.wait)[0] for s in seeds(task)]
                 row["candidates"].append({"plan": plan, "p": q, "progress": g, "p_rescored": float(again.p[c]),
                                           "progress_rescored": float(again.progress[c]),
                                           "goal_rate": float(np.mean(hits)), "chosen": plan == chosen})

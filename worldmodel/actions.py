@@ -158,6 +158,8 @@ def _read_skill(skill: dict[str, Any], names: list[str]) -> tuple:
         if name == "pick_place":
             return name, obj, target if target < len(names) else -1, 0.2 * p[0], 0.2 * p[1], None, 0.0
         return name, obj, None, 0.0, 0.0, 180.0 * p[0], 0.125 * (p[2] + 1.0)
+    if raw == "wait":  # the env's named wait: nothing moves, the scene settles, as after a refused skill
+        return "noop", None, None, 0.0, 0.0, None, 0.0
     if raw not in SKILL_NAMES:
         raise ValueError(f"unknown skill {raw!r}; valid skills: {list(SKILL_NAMES[:3])}")
     if raw in ("declare_infeasible", "noop"):

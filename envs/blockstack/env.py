@@ -19,7 +19,11 @@ p2] in [-1, 1]}`` where pick_place uses dx, dy = 0.2*p0, 0.2*p1 and push uses di
 no-op reported in ``info["skill"]["error"]``. Planners instead pass names: ``{"skill":
 "pick_place", "object": "red_cube", "target": "blue_cube", "dx": 0, "dy": 0}`` or ``{"skill":
 "push", "object": ..., "direction": 90 | "left", "distance": 0.05}``; an unknown name raises
-``ValueError`` listing valid names. ``skill_schema_json()`` exports the schema.
+``ValueError`` listing valid names. ``skill_schema_json()`` exports the schema. A named ``{"skill":
+"wait", "seconds": 5}`` (seconds in (0, 10], default 5) moves nothing and simulates until every
+object has been still for 1 s or the seconds pass: a controller's "let the scene come to rest
+before looking again" after a step that ended with something still moving. It is not a step of
+the ``max_steps`` budget (no skill ran) and is not in the index-encoded space.
 
 ``reset(options=...)`` accepts ``space`` ("A"/"B": the episode's property space, used by its
 sampling, interventions and snapshots), ``objects`` (a list of ``ObjectSpec`` or their dicts, with
@@ -83,6 +87,9 @@ SKILLS = ("pick_place", "push", "declare_infeasible")
 TEXT_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:'_-()")
 SETTLE_WINDOW = 1.0
 SETTLE_TIMEOUT = 5.0
+WAIT = "wait"
+"""The named-only skill that lets the scene come to rest (no budget step; module docstring)."""
+MAX_WAIT_SECONDS = 10.0
 
 
 class BlockStackEnv(ForetellEnv):
@@ -195,6 +202,12 @@ class BlockStackEnv(ForetellEnv):
         self._actions.append(copy.deepcopy(action))
         tt = self.tabletop
         tt.begin_step()
+        if skill == WAIT:
+            stable, _ = tt.settle(window=SETTLE_WINDOW, timeout=args[0])
+            satisfied, _ = self._goal_truth()
+            success = bool(self.goal.feasible and satisfied and stable)
+            info = self._info(stable=stable, success=success, skill=SkillResult(WAIT, timeout=not stable))
+            return self._observation(), float(success), success, False, info
         if skill == "declare_infeasible":
             success = not self.goal.feasible
             self._count_step(True)
@@ -245,10 +258,15 @@ class BlockStackEnv(ForetellEnv):
 
     def _parse_named(self, action: dict, names: list[str]) -> tuple[str, tuple, str]:
         skill = action["skill"]
-        if skill not in SKILLS:
-            raise ValueError(f"unknown skill {skill!r}; valid skills: {list(SKILLS)}")
+        if skill not in (*SKILLS, WAIT):
+            raise ValueError(f"unknown skill {skill!r}; valid skills: {[*SKILLS, WAIT]}")
         if skill == "declare_infeasible":
             return skill, (), ""
+        if skill == WAIT:
+            seconds = _number(action, "seconds", 0.0, MAX_WAIT_SECONDS, SETTLE_TIMEOUT)
+            if seconds <= 0.0:
+                raise ValueError(f"wait seconds must be > 0, got {action.get('seconds')!r}")
+            return skill, (seconds,), ""
         obj = self._index(action.get("object"), names, "object")
         if skill == "pick_place":
             target_name = action.get("target")

@@ -55,6 +55,10 @@ WORLD_MODELS = typer.Option(None, "--world-model", file_okay=False, exists=True,
                                  "data for llm+wm, draft-verify and cem+wm (foretell plan --task puzzles-v0: a puzzle "
                                  "model). Repeat it for an ensemble of skill models (each run imagines S futures, "
                                  "pooled).")
+# ``--wait SECONDS`` of the BlockStack planners (``PlannerConfig.wait``), in foretell plan, bench plan, eval plans
+WAIT = typer.Option(0.0, "--wait", min=0.0, max=10.0, help="Seconds to wait, after a step that left the scene "
+                                                          "moving, for it to come to rest before the step is judged "
+                                                          "and the planner replans (0: at once).")
 
 
 def fail(message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Literal
 
 import typer
 
-from ._common import WORLD_MODELS, check_out, emit, json_option, pct, progress
+from ._common import WAIT, WORLD_MODELS, check_out, emit, json_option, pct, progress
 from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 TaskSet = Literal["stack-physics-v0", "planbench-bw"]
@@ -49,6 +49,7 @@ _DECIDE = {  # how each decision is made, in both commands
                                                                       "steps per imagined skill."),
     "retries": typer.Option(3, min=0, help="Times a placement that did not stay may be tried again (while its "
                                            "target rests where it did) before it is refused."),
+    "wait": WAIT,
 }
 
 
@@ -80,6 +81,7 @@ def plan(
     arrange: bool = _DECIDE["arrange"],
     sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
+    wait: float = _DECIDE["wait"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
     resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
@@ -107,7 +109,7 @@ def plan(
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search, arrange=arrange,
-                           sampling_steps=sampling_steps, retries=retries)
+                           sampling_steps=sampling_steps, retries=retries, wait=wait)
     tasks = load_tasks(task, split, limit=episodes * stride)[::stride]
     spec = llm_spec(llm, llm_model, llm_url, llm_replay)
     large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
@@ -181,6 +183,7 @@ def bench_plan_cmd(
     arrange: bool = _DECIDE["arrange"],
     sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
+    wait: float = _DECIDE["wait"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -199,7 +202,7 @@ def bench_plan_cmd(
     spec = llm_spec(llm, llm_model, llm_url, llm_replay)
     large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     decide = {"rounds": rounds, "max_decisions": max_decisions, "search": search, "arrange": arrange,
-              "sampling_steps": sampling_steps, "retries": retries}
+              "sampling_steps": sampling_steps, "retries": retries, "wait": wait}
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
                         progress=progress("bench plan"), config=decide, large_llm=large)
     text = results_table(result)

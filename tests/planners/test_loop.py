@@ -11,7 +11,7 @@ import pytest
 from foretell.planners import planbench
 from foretell.planners.bench import plan_run
 from foretell.planners.llm import Completion, LLMBackend
-from foretell.planners.loop import Planner, PlannerConfig, summarise
+from foretell.planners.loop import Planner, PlannerConfig, step_and_wait, summarise
 from foretell.planners.search import cem_plan
 from foretell.planners.tasks import load_tasks, make_env, moves_to_actions, symbolic_state
 from foretell.planners.verify import Scores, SimulatorVerifier, VerifierStats
@@ -176,6 +176,8 @@ def test_planner_config_and_missing_parts_are_refused():
         Planner(PlannerConfig(planner="llm"), ScriptedLLM(["{}"]), None, ScriptedLLM(["{}"]))
     with pytest.raises(ValueError, match="retries must be >= 0"):
         PlannerConfig(retries=-1)
+    with pytest.raises(ValueError, match=r"wait must be in \[0, 10\] seconds"):
+        PlannerConfig(wait=10.5)
     with pytest.raises(ValueError, match="draft-verify needs rounds >= 2"):
         PlannerConfig(planner="draft-verify", rounds=1)
 
@@ -396,3 +398,25 @@ def test_the_unexecuted_rest_of_a_plan_seeds_the_next_search(tiny_skill_model, m
     result = Planner(config, None, tiny_skill_model).run(task)
     assert seen[0] == [] and seen[1] == [[rest]]  # the cube fell off the ball; its plan's rest is kept
     assert result.actions[0] == f"pick_place({cube}, {ball})"
+
+
+class _StillAfterWaiting:
+    """An env whose skills leave the scene moving and whose ``wait`` brings it to rest (control flow only;
+    tests/envs/blockstack/test_skills.py checks the real wait)."""
+
+    def __init__(self) -> None:
+        self.actions: list[dict] = []
+
+    def step(self, action):
+        self.actions.append(action)
+        return None, 0.0, False, False, {"stable": action["skill"] == "wait", "success": False}
+
+
+def test_a_step_that_leaves_the_scene_moving_is_judged_after_a_wait():
+    env = _StillAfterWaiting()
+    *_, info, waited = step_and_wait(env, {"skill": "push"}, 0.0)  # the default: judge the moving scene
+    assert not waited and not info["stable"] and len(env.actions) == 1
+    *_, info, waited = step_and_wait(env, {"skill": "push"}, 4.0)
+    assert waited and info["stable"] and env.actions[1:] == [{"skill": "push"}, {"skill": "wait", "seconds": 4.0}]
+    *_, waited = step_and_wait(env, {"skill": "wait", "seconds": 1.0}, 4.0)  # still after it: no second wait
+    assert not waited and len(env.actions) == 4

@@ -84,3 +84,22 @@ def test_schema_is_json_and_complete():
     assert set(schema) == {"pick_place", "push", "declare_infeasible"} == set(SKILL_SCHEMA)
     assert schema["pick_place"]["required"] == ["object", "target"]
     assert schema["push"]["params"]["distance"]["maximum"] > 0
+
+
+def test_wait_lets_a_moving_scene_settle_without_spending_a_step():
+    env = gym.make("foretell/BlockStack-v0", obs_keys=("state",))
+    env.reset(seed=0)
+    base = env.unwrapped
+    base.intervene({f"{base.object_names[0]}.velocity": [0.0, 0.0, 1.0]})  # thrown up: it lands and bounces
+    steps = base.elapsed_steps
+    *_, truncated, info = env.step({"skill": "wait", "seconds": 0.05})
+    assert info["skill"]["name"] == "wait" and info["skill"]["timeout"] and not info["stable"] and not truncated
+    obs, reward, terminated, truncated, info = env.step({"skill": "wait"})  # up to 5 s: it comes to rest
+    assert info["stable"] and not info["skill"]["timeout"] and not truncated
+    assert reward == float(info["success"]) and terminated == info["success"]
+    assert base.elapsed_steps == steps  # no skill ran: not a step of the max_steps budget
+    assert np.abs(obs["state"][:, 7:]).max() < 0.1
+    for bad, why in ((0, "must be > 0"), (-1, "out of range"), (10.5, "out of range"), ("soon", "a number")):
+        with pytest.raises(ValueError, match=f"wait seconds.*{why}"):
+            env.step({"skill": "wait", "seconds": bad})
+    env.close()
