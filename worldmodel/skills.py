@@ -45,6 +45,7 @@ from foretell.data.schema import EPISODE_DIR, episode_name
 from foretell.metrics import binary_metrics, majority_baseline
 
 from .actions import encode_skill, skill_rows
+from .ensemble import ModelEnsemble
 from .object_diffusion import ObjectDiffusionModel
 from .readouts import goal_stable, still, support
 
@@ -121,17 +122,19 @@ def placement_stays(states: np.ndarray, step: dict, tolerance: float | None = No
 
 
 @torch.no_grad()
-def predict_steps(model: ObjectDiffusionModel, steps: Sequence[dict], num_samples: int = 16, num_steps: int = 4,
-                  seed: int = 0, batch_size: int = 256, tolerance: float | None = SKILL_TOLERANCE,
-                  stays: np.ndarray | None = None) -> np.ndarray:
+def predict_steps(model: ObjectDiffusionModel | ModelEnsemble, steps: Sequence[dict], num_samples: int = 16,
+                  num_steps: int = 4, seed: int = 0, batch_size: int = 256,
+                  tolerance: float | None = SKILL_TOLERANCE, stays: np.ndarray | None = None) -> np.ndarray:
     """p(goal holds and still after the step) of every step ``(len(steps),)``: the skill model's
-    S samples, batched across steps and episodes (each episode's objects and goal read them);
+    S samples (a ``ModelEnsemble``: S per member, pooled as ``imagine`` pools them), batched across
+    steps and episodes (each episode's objects and goal read them);
     ``tolerance``: the touching gap of the support read-out on predicted states. ``stays``: if
     given ``(len(steps),)``, filled with p(``placement_stays``) for placements (NaN elsewhere)."""
     cfg = model.config
     if cfg.action_kind != "skill":
         raise ValueError(f"skill outcomes need a skill model (action_kind 'skill'), got {cfg.action_kind!r}")
     generator = torch.Generator().manual_seed(seed)
+    members = model.members if isinstance(model, ModelEnsemble) else [model]
     k, h = cfg.history, cfg.horizon
     out = np.zeros(len(steps))
     for start in range(0, len(steps), batch_size):
@@ -141,8 +144,9 @@ def predict_steps(model: ObjectDiffusionModel, steps: Sequence[dict], num_sample
         known = all(s["properties"] is not None for s in chunk)
         props = torch.from_numpy(np.stack([s["properties"] for s in chunk])) if known else None
         actions = np.stack([_action_row(s, h) for s in chunk])  # (B, H, A)
-        samples = model.sample(torch.from_numpy(history), props, torch.from_numpy(mask), torch.from_numpy(actions),
-                               num_samples, num_steps, generator)[:, :, 0].cpu().numpy()  # (B, S, 6, 13)
+        samples = torch.cat([m.sample(torch.from_numpy(history), props, torch.from_numpy(mask),
+                                      torch.from_numpy(actions), num_samples, num_steps, generator)
+                             for m in members], dim=1)[:, :, 0].cpu().numpy()  # (B, S x M, 6, 13)
         for i, s in enumerate(chunk):  # episodes differ in objects and goal; samples are vectorised
             n = len(s["objects"])
             out[start + i] = goal_stable(samples[i, :, :n], s["goal"], s["objects"], s["mask"][:n],
@@ -206,7 +210,7 @@ def simulate_steps(steps: Sequence[dict], seed: int = 0) -> np.ndarray:
     return out
 
 
-def evaluate_skill_outcomes(model: ObjectDiffusionModel, data_dirs: Sequence[str | Path], num_samples: int = 16,
+def evaluate_skill_outcomes(model: ObjectDiffusionModel | ModelEnsemble, data_dirs: Sequence[str | Path], num_samples: int = 16,
                             seed: int = 0, num_steps: int = 4, simulator: bool = False,
                             tolerance: float | None = SKILL_TOLERANCE) -> dict:
     """Skill-outcome prediction per dataset of ``data_dirs`` (module docstring): the model's

@@ -313,9 +313,11 @@ def eval_plans(
 
 @app.command("skills")
 def eval_skills(
-    model: Path = typer.Option(..., "--model", help="Skill world-model run (foretell train world on BlockStack-v0)."),
+    model: list[Path] = typer.Option(..., "--model", help="Skill world-model run (foretell train world on "
+                                                          "BlockStack-v0); repeat it for an ensemble (each run "
+                                                          "samples --samples outcomes, pooled)."),
     data: list[Path] = typer.Option(..., "--data", help="BlockStack-v0 dataset of noisy-expert skills; repeat."),
-    samples: int = typer.Option(16, "--samples", min=1, help="Sampled outcomes per skill step."),
+    samples: int = typer.Option(16, "--samples", min=1, help="Sampled outcomes per skill step (per model)."),
     steps: int = typer.Option(4, "--steps", min=1, help="Diffusion sampler steps."),
     seed: int = typer.Option(0, min=0, help="Seed of the model's noise."),
     tolerance: float = typer.Option(None, min=0.0, max=0.1, help="Touching gap (m) of the support read-out on "
@@ -326,15 +328,16 @@ def eval_skills(
     as_json: bool = json_option(),
 ) -> None:
     """Skill outcomes: p(the skill leaves a still scene with the goal's predicates true), against baselines."""
-    from foretell.worldmodel import load
+    from foretell.worldmodel import load_ensemble
     from foretell.worldmodel.skills import SKILL_TOLERANCE, evaluate_skill_outcomes
 
     check_out(out)
     tolerance = SKILL_TOLERANCE if tolerance is None else tolerance
-    world_model = load(model, kind="object").eval()
+    world_model = load_ensemble(model)
     result = evaluate(lambda progress: evaluate_skill_outcomes(world_model, data, samples, seed, steps, simulator,
                                                                tolerance), "skill outcomes", out)
-    lines = [f"skill outcomes, {samples} samples, {steps} sampler steps, tolerance {tolerance} m, seed {seed}"]
+    lines = [f"skill outcomes, {samples} samples x {len(model)} model(s), {steps} sampler steps, tolerance "
+             f"{tolerance} m, seed {seed}"]
     for path, r in result["datasets"].items():
         lines.append(f"{path}: {r['steps']} steps, positive rate {r['positive_rate']:.3f}")
         lines += [f"  {name:12s} accuracy {pct(r[name]['accuracy'])}  AUROC {_score(r[name]['auroc'])}  "

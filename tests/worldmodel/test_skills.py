@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from foretell.cli import app
-from foretell.worldmodel import ObjectDiffusionModel
+from foretell.worldmodel import ModelEnsemble, ObjectDiffusionModel
 from foretell.worldmodel.skills import evaluate_skill_outcomes, placement, predict_steps, read_skill_steps
 
 from .conftest import randomise
@@ -54,3 +54,22 @@ def test_evaluate_end_to_end(skills_dataset, tmp_path):
     assert text.exit_code == 0 and "model" in text.stdout and "persistence" in text.stdout
     with pytest.raises(ValueError, match="skill model"):
         predict_steps(ObjectDiffusionModel(history=1, horizon=1, **TINY), read_skill_steps(skills_dataset))
+
+
+def test_an_ensemble_pools_its_members_outcomes(skills_dataset, tmp_path):
+    a = randomise(ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", **TINY), seed=1).eval()
+    b = randomise(ObjectDiffusionModel(history=1, horizon=1, action_kind="skill", **TINY), seed=2).eval()
+    steps = read_skill_steps(skills_dataset)
+    pooled = predict_steps(ModelEnsemble([a, b]), steps, num_samples=3, seed=1)
+    # one generator: the first member draws exactly what it draws alone, the second what follows
+    first = predict_steps(a, steps, num_samples=3, seed=1)
+    second = 2 * pooled - first
+    assert np.allclose(second * 3, np.round(second * 3)) and ((second > -1e-9) & (second < 1 + 1e-9)).all()
+    assert np.array_equal(pooled, predict_steps(ModelEnsemble([a, b]), steps, num_samples=3, seed=1))
+    runs = []
+    for name, model in (("a", a), ("b", b)):
+        model.save_pretrained(tmp_path / name)
+        runs += ["--model", str(tmp_path / name)]
+    res = CliRunner().invoke(app, ["eval", "skills", *runs, "--data", str(skills_dataset), "--samples", "3"])
+    assert res.exit_code == 0, res.output
+    assert "3 samples x 2 model(s)" in res.stdout
