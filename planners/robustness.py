@@ -120,7 +120,8 @@ def plan_robustness(planner: Planner, tasks: Sequence[PlanTask], noise_seeds: in
                 again = rescorer.score(env, [plan for *_, plan in pool], env.unwrapped.goal) if pool else None
             finally:
                 env.close()
-            runs = [replay(task, chosen, s, max(repeats), planner.config.wait) for s in seeds(task)] if acts else [(False, 0)] * noise_seeds
+            runs = [replay(task, chosen, s, max(repeats), planner.config.wait) for s in seeds(task)] if acts \
+                else [(False, 0)] * noise_seeds
             row = {"task_id": task.task_id, "chosen": {"plan": chosen, "p": p,
                                                         "runs": [{"goal": ok, "repeats": r} for ok, r in runs]},
                    "candidates": []}

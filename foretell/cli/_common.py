@@ -56,7 +56,7 @@ WORLD_MODELS = typer.Option(None, "--world-model", file_okay=False, exists=True,
                                  "model). Repeat it for an ensemble of skill models (each run imagines S futures, "
                                  "pooled).")
 # ``--wait SECONDS`` of the BlockStack planners (``PlannerConfig.wait``), in foretell plan, bench plan, eval plans
-WAIT = typer.Option(0.0, "--wait", min=0.0, max=10.0, help="Seconds to wait, after a step that left the scene "
+WAIT = typer.Option(5.0, "--wait", min=0.0, max=10.0, help="Seconds to wait, after a step that left the scene "
                                                           "moving, for it to come to rest before the step is judged "
                                                           "and the planner replans (0: at once).")
 

@@ -414,7 +414,7 @@ class _StillAfterWaiting:
 
 def test_a_step_that_leaves_the_scene_moving_is_judged_after_a_wait():
     env = _StillAfterWaiting()
-    *_, info, waited = step_and_wait(env, {"skill": "push"}, 0.0)  # the default: judge the moving scene
+    *_, info, waited = step_and_wait(env, {"skill": "push"}, 0.0)  # 0: judge the moving scene
     assert not waited and not info["stable"] and len(env.actions) == 1
     *_, info, waited = step_and_wait(env, {"skill": "push"}, 4.0)
     assert waited and info["stable"] and env.actions[1:] == [{"skill": "push"}, {"skill": "wait", "seconds": 4.0}]
