@@ -26,19 +26,22 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from .loop import Planner, _achieved, step_and_wait
-from .tasks import PlanTask, make_env, symbolic_state
+from .tasks import PlanTask, aim_at_axis, make_env, symbolic_state
 from .verify import WorldModelVerifier
 
 NOISE_SEED_BASE = 10_000
 """Placement-noise seeds: the task's own seed first, then ``NOISE_SEED_BASE + k``."""
 
 
-def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: int,
-           wait: float = 0.0) -> tuple[bool, int]:
+def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: int, *,
+           wait: float, aim: bool) -> tuple[bool, int]:
     """Execute ``plan`` from ``task``'s scene with placement-noise seed ``noise_seed``; a placement
     that did not stay is made again while its target rests where it did, at most ``max_repeats``
     times in all, within the task's step budget. ``wait``: as the planner's (``PlannerConfig.wait``),
-    seconds to let a scene still moving after a step come to rest before the step is judged.
+    seconds to let a scene still moving after a step come to rest before the step is judged; no
+    default, so a direct call cannot silently judge steps otherwise than the planner it stands for.
+    ``aim``: as the planner's (``PlannerConfig.aim``), placements on objects aimed at their pile's
+    axis (``tasks.aim_at_axis``).
 
     Returns:
         (whether the goal held in a still scene after some step, the repeats made).
@@ -49,7 +52,7 @@ def replay(task: PlanTask, plan: Sequence[dict], noise_seed: int, max_repeats: i
         while k < len(plan) and steps < task.max_steps:
             action = plan[k]
             support = symbolic_state(env).get(action.get("target"))
-            terminated, truncated, info, _ = step_and_wait(env, action, wait)
+            terminated, truncated, info, _ = step_and_wait(env, aim_at_axis(env, action) if aim else action, wait)
             steps += 1
             if info["success"]:
                 return True, repeats
@@ -120,13 +123,15 @@ def plan_robustness(planner: Planner, tasks: Sequence[PlanTask], noise_seeds: in
                 again = rescorer.score(env, [plan for *_, plan in pool], env.unwrapped.goal) if pool else None
             finally:
                 env.close()
-            runs = [replay(task, chosen, s, max(repeats), planner.config.wait) for s in seeds(task)] if acts \
+            runs = [replay(task, chosen, s, max(repeats), wait=planner.config.wait,
+                           aim=planner.config.aim) for s in seeds(task)] if acts \
                 else [(False, 0)] * noise_seeds
             row = {"task_id": task.task_id, "chosen": {"plan": chosen, "p": p,
                                                         "runs": [{"goal": ok, "repeats": r} for ok, r in runs]},
                    "candidates": []}
             for c, (q, g, plan) in enumerate(pool):
-                hits = [replay(task, plan, s, 0, planner.config.wait)[0] for s in seeds(task)]
+                hits = [replay(task, plan, s, 0, wait=planner.config.wait, aim=planner.config.aim)[0]
+                        for s in seeds(task)]
                 row["candidates"].append({"plan": plan, "p": q, "progress": g, "p_rescored": float(again.p[c]),
                                           "progress_rescored": float(again.progress[c]),
                                           "goal_rate": float(np.mean(hits)), "chosen": plan == chosen})

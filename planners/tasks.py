@@ -229,6 +229,43 @@ def moves_to_actions(env: gym.Env, moves: list[tuple[str, str]]) -> list[dict]:
     return actions
 
 
+AIM_LIMIT = 0.01
+"""m: the most ``aim_at_axis`` moves a placement from its target's centre."""
+
+
+def aim_at_axis(env: gym.Env, action: dict, limit: float = AIM_LIMIT) -> dict:
+    """``action`` with a placement on an object aimed at the axis of the pile it goes on.
+
+    A ``pick_place`` onto an object with no offset of its own (dx = dy = 0) gets the offset that
+    puts the placed object's centre above the centre of the pile's bottom object (the one resting
+    on the table), at most ``limit`` from the target's centre; anything else is returned as it is.
+    Each placement misses by 1.5-3 mm (``PLACE_ERROR``); placed on its target's centre, the misses
+    add up along a pile, the pile's weight leans on its soft contacts and its top tilts a tenth of
+    a degree or more, enough for a ball to roll off. Aimed at the axis, each object is off by its
+    own miss only. Measured on stack-physics-v0 val/013 (a five-high tower with a ball on top,
+    12 placement-noise seeds): the whole tower stood in 1 of 12 builds placed on centres and in
+    11 of 12 aimed at the axis. It reads only perceived positions and the support relation.
+    """
+    target = action.get("target")
+    if action.get("skill") != "pick_place" or target in (None, "table") or action.get("dx") or action.get("dy"):
+        return action
+    below = symbolic_state(env)
+    if target not in below:
+        return action  # an unknown name: the env rejects it with its own message
+    base, seen = target, {target}
+    while below.get(base) is not None and below[base] not in seen:  # down to the object on the table
+        base = below[base]
+        seen.add(base)
+    tt = env.unwrapped.tabletop
+    names = list(tt.scene.names)
+    xy = physics.object_states(tt.scene, tt.data)[:, :2]
+    offset = xy[names.index(base)] - xy[names.index(target)]
+    norm = float(np.linalg.norm(offset))
+    if norm > limit:
+        offset *= limit / norm
+    return {**action, "dx": float(offset[0]), "dy": float(offset[1])}
+
+
 # ---------------------------------------------------------------- planbench-bw
 def planbench_task(number: int) -> PlanTask:
     """Instance ``number`` (1..500) of PlanBench Blocksworld as a BlockStack task."""

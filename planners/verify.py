@@ -25,6 +25,7 @@ from foretell.envs import Goal
 from foretell.envs.sim import physics
 
 from .arrange import probe_layout
+from .tasks import aim_at_axis
 
 
 @dataclass
@@ -189,9 +190,11 @@ class WorldModelVerifier:
 
 @dataclass
 class SimulatorVerifier:
-    """Score plans by running them in the env itself from a snapshot (the oracle ceiling)."""
+    """Score plans by running them in the env itself from a snapshot (the oracle ceiling); with
+    ``aim``, placements are aimed as the planner executes them (``tasks.aim_at_axis``)."""
 
     stats: VerifierStats = field(default_factory=VerifierStats)
+    aim: bool = False
 
     def score(self, env, plans: list[list[dict]], goal: Goal, cappers: Collection[str] = ()) -> Scores:
         start = time.perf_counter()
@@ -203,7 +206,7 @@ class SimulatorVerifier:
             for c, plan in enumerate(plans):
                 reason = "the plan ends before the goal holds"
                 for action in plan:
-                    *_, terminated, _, info = env.step(action)
+                    *_, terminated, _, info = env.step(aim_at_axis(env, action) if self.aim else action)
                     self.stats.transitions += 1
                     if info["success"]:
                         p[c], reason = 1.0, ""

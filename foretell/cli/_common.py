@@ -59,6 +59,10 @@ WORLD_MODELS = typer.Option(None, "--world-model", file_okay=False, exists=True,
 WAIT = typer.Option(5.0, "--wait", min=0.0, max=10.0, help="Seconds to wait, after a step that left the scene "
                                                           "moving, for it to come to rest before the step is judged "
                                                           "and the planner replans (0: at once).")
+# ``--aim/--no-aim`` of the BlockStack planners (``PlannerConfig.aim``), in the same three commands
+AIM = typer.Option(True, "--aim/--no-aim", help="Aim a placement on an object at the axis of the pile it goes on "
+                                                "(at most 1 cm off the target's centre) so that placement misses "
+                                                "do not add up and tilt the pile; --no-aim: on the target's centre.")
 
 
 def fail(message: str) -> None:

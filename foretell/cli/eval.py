@@ -7,7 +7,7 @@ from typing import Literal
 
 import typer
 
-from ._common import WAIT, WORLD_MODELS, Space, check_out, emit, evaluate, json_option, pct
+from ._common import AIM, WAIT, WORLD_MODELS, Space, check_out, emit, evaluate, json_option, pct
 from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 app = typer.Typer(help="Quality evaluations (results belong in docs/results.md).", no_args_is_help=True)
@@ -282,6 +282,7 @@ def eval_plans(
     rescore_samples: int = typer.Option(64, "--rescore-samples", min=1, help="S of the re-ranking rule."),
     seed: int = typer.Option(0, min=0, help="The planner's seed, as foretell plan --seed."),
     wait: float = WAIT,
+    aim: bool = AIM,
     out: Path = typer.Option(None, help=OUT_HELP),
     as_json: bool = json_option(),
 ) -> None:
@@ -302,7 +303,8 @@ def eval_plans(
     if not tasks:
         raise ValueError(f"no feasible {task} {split} task has at least {min_balls} ball(s)")
     spec = llm_spec(llm, llm_model, llm_url, llm_replay) if planner == "llm+wm" else None
-    agent = build_planner(PlannerConfig(planner=planner, seed=seed, samples=samples, wait=wait), spec, world_model)
+    config = PlannerConfig(planner=planner, seed=seed, samples=samples, wait=wait, aim=aim)
+    agent = build_planner(config, spec, world_model)
     result = evaluate(lambda progress: plan_robustness(agent, tasks, noise_seeds, candidates, allowances,
                                                        rescore_samples, progress), "plans", out)
     lines = [f"{task} {split}, {planner}: {len(tasks)} feasible tasks x {noise_seeds} placement-noise seeds"]

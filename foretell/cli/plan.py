@@ -8,7 +8,7 @@ from typing import Literal
 
 import typer
 
-from ._common import WAIT, WORLD_MODELS, check_out, emit, json_option, pct, progress
+from ._common import AIM, WAIT, WORLD_MODELS, check_out, emit, json_option, pct, progress
 from ._llm import LLM_OPTIONS, LLMKind, llm_spec
 
 TaskSet = Literal["stack-physics-v0", "planbench-bw"]
@@ -50,6 +50,7 @@ _DECIDE = {  # how each decision is made, in both commands
     "retries": typer.Option(3, min=0, help="Times a placement that did not stay may be tried again (while its "
                                            "target rests where it did) before it is refused."),
     "wait": WAIT,
+    "aim": AIM,
 }
 
 
@@ -82,6 +83,7 @@ def plan(
     sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
     wait: float = _DECIDE["wait"],
+    aim: bool = _DECIDE["aim"],
     out: Path = typer.Option(None, "--out", file_okay=False,
                              help="Run folder: episodes.jsonl, llm.jsonl (replayable), summary.json."),
     resume: bool = typer.Option(False, "--resume", help="Skip the episodes already finished in --out."),
@@ -109,7 +111,7 @@ def plan(
         return
     config = PlannerConfig(planner=planner, seed=seed, candidates=candidates, samples=samples, rounds=rounds,
                            max_decisions=max_decisions, search=search, arrange=arrange,
-                           sampling_steps=sampling_steps, retries=retries, wait=wait)
+                           sampling_steps=sampling_steps, retries=retries, wait=wait, aim=aim)
     tasks = load_tasks(task, split, limit=episodes * stride)[::stride]
     spec = llm_spec(llm, llm_model, llm_url, llm_replay)
     large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
@@ -184,6 +186,7 @@ def bench_plan_cmd(
     sampling_steps: int = _DECIDE["sampling_steps"],
     retries: int = _DECIDE["retries"],
     wait: float = _DECIDE["wait"],
+    aim: bool = _DECIDE["aim"],
     table: Path = typer.Option(None, "--table", dir_okay=False, help="Also write the Markdown table here."),
     out: Path = typer.Option(None, "--out", dir_okay=False, help="Write the whole result as JSON here."),
     as_json: bool = json_option(),
@@ -202,7 +205,7 @@ def bench_plan_cmd(
     spec = llm_spec(llm, llm_model, llm_url, llm_replay)
     large = llm_spec(large_llm, large_llm_model, large_llm_url, large_llm_replay, "--large-llm")
     decide = {"rounds": rounds, "max_decisions": max_decisions, "search": search, "arrange": arrange,
-              "sampling_steps": sampling_steps, "retries": retries, "wait": wait}
+              "sampling_steps": sampling_steps, "retries": retries, "wait": wait, "aim": aim}
     result = bench_plan(task, split, names, episodes, spec, world_model, seed, backend, stride=stride,
                         progress=progress("bench plan"), config=decide, large_llm=large)
     text = results_table(result)

@@ -13,7 +13,7 @@ from foretell.planners.bench import plan_run
 from foretell.planners.llm import Completion, LLMBackend
 from foretell.planners.loop import Planner, PlannerConfig, step_and_wait, summarise
 from foretell.planners.search import cem_plan
-from foretell.planners.tasks import load_tasks, make_env, moves_to_actions, symbolic_state
+from foretell.planners.tasks import load_tasks, make_env, moves_to_actions, symbolic_state, task_by_id
 from foretell.planners.verify import Scores, SimulatorVerifier, VerifierStats
 
 
@@ -159,6 +159,21 @@ def test_baselines_run_and_are_reproducible(planner, planbench_task):
     assert a.actions == b.actions and a.success == b.success and a.steps >= 1
     if planner == "expert":
         assert a.success
+
+
+def test_the_planner_executes_placements_aimed_at_the_piles_axis_unless_told_not_to():
+    """``PlannerConfig.aim``: the blind planner's tower on val/013 (placements onto piles) is
+    executed with offsets towards the pile's axis, recorded in ``actions``; ``aim=False`` places on
+    the targets' centres, the rule before."""
+    task = task_by_id("stack-physics-v0/val/013")
+    aimed = Planner(PlannerConfig(planner="blind", seed=0)).run(task)
+    plain = Planner(PlannerConfig(planner="blind", seed=0, aim=False)).run(task)
+    onto_piles = [a for a in aimed.actions[1:] if ", table" not in a]  # the first lands on an object on the table
+    assert onto_piles and all(", dx=" in a for a in onto_piles)
+    assert not any(", dx=" in a for a in plain.actions if ", table" not in a)
+    def what_where(actions):
+        return [a.split(", dx=")[0].rstrip(")") for a in actions[:2]]
+    assert what_where(aimed.actions) == what_where(plain.actions)  # the same plan, only aimed
 
 
 def test_planner_config_and_missing_parts_are_refused():

@@ -16,15 +16,15 @@ def test_replay_reaches_a_goal_and_repeats_a_placement_that_did_not_stay(planben
     """Equal cubes: the shortest plan reaches the goal under any noise seed, with no repeat. A cube
     put on a ball rolls off: it is made again, at most ``max_repeats`` times, then the replay stops."""
     plan = _optimal_actions(planbench_task)
-    assert replay(planbench_task, plan, planbench_task.seed, 3) == (True, 0)
-    assert replay(planbench_task, plan, 10_001, 0) == (True, 0)
+    assert replay(planbench_task, plan, planbench_task.seed, 3, wait=5.0, aim=True) == (True, 0)
+    assert replay(planbench_task, plan, 10_001, 0, wait=5.0, aim=True) == (True, 0)
     task = next(t for t in load_tasks("stack-physics-v0", "val") if t.feasible and t.meta["balls"] == 1)
     shapes = {o["name"]: o["shape"] for o in task.options["objects"]}
     ball = next(n for n, s in shapes.items() if s == "ball")
     cube = next(n for n, s in shapes.items() if s in ("cube", "cylinder"))
     onto_ball = [{"skill": "pick_place", "object": cube, "target": ball, "dx": 0.0, "dy": 0.0}]
-    assert replay(task, onto_ball, task.seed, 0) == (False, 0)
-    assert replay(task, onto_ball, task.seed, 2) == (False, 2)
+    assert replay(task, onto_ball, task.seed, 0, wait=0.0, aim=False) == (False, 0)
+    assert replay(task, onto_ball, task.seed, 2, wait=0.0, aim=False) == (False, 2)
 
 
 def _planner(kind, task, model):
