@@ -17,6 +17,15 @@ attempt is evidence against its neighbourhood: candidates within ``tried_radius`
 struck off, and for the first ``refits`` failures the Gaussian is refit to the remaining elites
 and one more population is imagined. When every imagined candidate has been tried or struck
 off, the agent falls back to uniform random actions from the task's generator.
+
+A failed attempt can also be seen (``local_every``): the agent reads how far the real attempt
+ended from the goal (``attempt_score``: the same shortfall as the imagined one, and how close
+the red ball came to the target), and once the model's refits are spent every
+``local_every``-th attempt is a local one, the model's best of a population drawn around the
+best real attempt so far. ``random+local`` is that search without a model (uniform attempts,
+every ``local_every``-th one the first neighbour drawn around the best real attempt; 2 by
+default): on the train split it beats random, but the feedback did not beat the model's own
+ranking, so the model agents keep it off by default (docs/results.md).
 """
 
 from __future__ import annotations
@@ -35,12 +44,15 @@ from foretell.worldmodel import ObjectDiffusionModel, load, shapes_touch
 from foretell.worldmodel.ocp_model import rollout
 
 AGENTS = ("cem+wm", "llm+cem")
+BASELINES = ("random", "random+local")  # no world model
+RANDOM_LOCAL_EVERY = 2  # random+local's default: every other attempt near the best real one (train split)
 STATE_DIM = 13
 PROGRESS_WEIGHT = 1e-3  # ranks candidates the model gives equal p(success) by how far they move the target
 FORBIDDEN_SHORTFALL = 1.0  # m added to an imagined attempt's shortfall when the red ball touches a forbidden object
 SCORES = ("p", "shortfall")
 PROGRESS_SCALE = 0.05  # m: moving the target this far counts as full progress
 INTERPOLATE = 4  # sub-frames per 40 ms frame when reading touches: a 2.4 m/s ball moves 9.6 cm a frame
+REACH_WEIGHT = 1e-2  # ranks real attempts that leave the target where it was by how close the red ball came to it
 
 
 @dataclass
@@ -63,6 +75,14 @@ class PuzzleSolverConfig:
         score: what ranks candidates (``WorldModelScorer``): ``shortfall`` (default), how far
             the imagined futures end from the goal on average, or ``p``, the share that succeed.
             Chosen on the train split's tasks (docs/results.md, "Planning: puzzles-v0").
+        local_every: once the model's ``refits`` are spent (from the first failure without a
+            model), every k-th attempt is drawn around the best real attempt so far
+            (``attempt_score``); 0 (the default for the model agents: on the train split it did not
+            beat the model's own ranking, docs/results.md) turns the feedback off.
+        local_population: candidates drawn around the best real attempt per local attempt, the
+            model's best of them attempted (1: the first drawn, unranked; each costs a rollout).
+        local_std: std of the Gaussian around the best real attempt (normalised units).
+        local_radius: local candidates this close (max-norm) to an attempt already made are dropped.
     """
 
     population: int = 48
@@ -79,19 +99,24 @@ class PuzzleSolverConfig:
     llm_temperature: float = 0.8
     llm_max_tokens: int = 48
     score: str = "shortfall"
+    local_every: int = 0
+    local_population: int = 16
+    local_std: float = 0.25
+    local_radius: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("population", "elites", "iterations", "samples", "sampling_steps", "frames",
-                     "llm_candidates", "llm_max_tokens"):
+                     "llm_candidates", "llm_max_tokens", "local_population"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
         if self.elites > self.population:
             raise ValueError(f"elites must be <= population, got elites={self.elites}, population={self.population}")
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
-        if self.refits < 0:
-            raise ValueError(f"refits must be >= 0, got refits={self.refits}")
-        for name in ("tried_radius", "seed_std", "min_std"):
+        for name in ("refits", "local_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {name}={getattr(self, name)}")
+        for name in ("tried_radius", "seed_std", "min_std", "local_std", "local_radius"):
             if not 0 < getattr(self, name) <= 2:
                 raise ValueError(f"{name} must be in (0, 2], got {name}={getattr(self, name)}")
 
@@ -188,6 +213,19 @@ def judge_imagined(task: PuzzleTask, trajectory: np.ndarray) -> tuple[np.ndarray
     progress = np.minimum(moved / PROGRESS_SCALE, 1.0) * ~violated
     shortfall = np.where(reached, 0.0, short) + FORBIDDEN_SHORTFALL * violated
     return reached & ~violated, progress, shortfall
+
+
+def attempt_score(task: PuzzleTask, states: np.ndarray) -> float:
+    """How close a real failed attempt came to solving ``task``, higher is closer: minus its
+    shortfall (``judge_imagined`` on the recorded ``states`` ``(T, N, 13)``), plus
+    ``PROGRESS_WEIGHT`` x how far it moved the target, minus ``REACH_WEIGHT`` x the closest the
+    red ball came to the target (m, centre to centre), which ranks the many attempts that leave
+    the target where it was."""
+    _, progress, shortfall = judge_imagined(task, states)
+    names = [o.name for o in task.objects]
+    agent, k = names.index(AGENT), names.index(task.goal.target)
+    reach = np.linalg.norm(states[:, agent, :3] - states[:, k, :3], axis=-1).min()
+    return float(-shortfall + PROGRESS_WEIGHT * progress - REACH_WEIGHT * reach)
 
 
 # ---------------------------------------------------------------- scoring candidates on the model
@@ -316,44 +354,78 @@ def cem_search(score: Callable[[np.ndarray], np.ndarray], dim: int, rng: np.rand
 
 
 # ---------------------------------------------------------------- the attempting agent
+def local_candidates(rng: np.random.Generator, tried: np.ndarray, scores: np.ndarray,
+                     config: PuzzleSolverConfig) -> np.ndarray:
+    """``config.local_population`` candidates ``(<= local_population, A)`` drawn around the best
+    real attempt among ``tried`` ``(M, A)`` (by ``scores`` ``(M,)``), without those within
+    ``local_radius`` of any attempt already made."""
+    best = tried[int(np.argmax(scores))]
+    population = _sample(rng, best, np.full(len(best), config.local_std), config.local_population)
+    gap = np.abs(population[:, None, :] - tried[None]).max(axis=2).min(axis=1)  # (C,) to the nearest attempt
+    return population[gap > config.local_radius]
+
+
 @dataclass
 class WorldModelPuzzleAgent:
-    """``cem+wm`` (``propose=None``) or ``llm+cem`` (``propose`` returns the LLM's actions for a task).
+    """``cem+wm`` (``propose=None``) or ``llm+cem`` (``propose`` returns the LLM's actions for a task);
+    without a model, ``random+local``: uniform attempts, every ``local_every``-th one around the
+    best real attempt (the first neighbour drawn, unranked).
 
     ``first_success`` has the signature ``envs.puzzles.benchmark.evaluate_agent`` expects.
     """
 
-    model: ObjectDiffusionModel
+    model: ObjectDiffusionModel | None
     config: PuzzleSolverConfig = field(default_factory=PuzzleSolverConfig)
     propose: Callable[[PuzzleFamily, PuzzleTask, int], tuple[np.ndarray, dict]] | None = None
 
     def first_success(self, family: PuzzleFamily, task: PuzzleTask, rng: np.random.Generator,
                       attempts: int) -> tuple[int | None, dict]:
         cfg, start = self.config, time.perf_counter()
-        generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        scorer = WorldModelScorer(self.model, PuzzleScene.from_task(family, task), cfg, generator)
+        scorer = archive = None
         seeds, details = None, {}
-        if self.propose is not None:
-            seeds, details = self.propose(family, task, int(rng.integers(2**31 - 1)))
-        archive = cem_search(scorer, family.action_dim, rng, cfg, seeds)
-        best_p = float(scorer.last_p.max()) if len(scorer.last_p) else 0.0
-        first, refits = None, 0
+        if self.model is not None:
+            generator = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+            scorer = WorldModelScorer(self.model, PuzzleScene.from_task(family, task), cfg, generator)
+            if self.propose is not None:
+                seeds, details = self.propose(family, task, int(rng.integers(2**31 - 1)))
+            archive = cem_search(scorer, family.action_dim, rng, cfg, seeds)
+        best_p = float(scorer.last_p.max()) if scorer is not None and len(scorer.last_p) else 0.0
+        first, refits, kinds = None, 0, {"model": 0, "local": 0, "random": 0}
+        tried, real = np.zeros((0, family.action_dim)), np.zeros(0)
         for attempt in range(1, attempts + 1):
-            action = archive.best()
+            action, kind = None, "local"
+            searching = archive is not None and refits < cfg.refits and archive.best() is not None
+            if cfg.local_every and not searching and len(tried) and attempt % cfg.local_every == 0:
+                near = local_candidates(rng, tried, real, cfg)
+                if len(near):
+                    ranked = scorer is not None and len(near) > 1
+                    action = near[int(np.argmax(scorer(near)))] if ranked else near[0]
+            if action is None and archive is not None:
+                action, kind = archive.best(), "model"
             if action is None:
-                action = rng.uniform(-1.0, 1.0, family.action_dim)
-            if family.attempt(task, action, stop_early=True).success:
+                action, kind = rng.uniform(-1.0, 1.0, family.action_dim), "random"
+            kinds[kind] += 1
+            outcome = family.attempt(task, action, stop_early=True)
+            if outcome.success:
                 first = attempt
                 break
+            if cfg.local_every:
+                tried = np.concatenate([tried, np.asarray(action, dtype=np.float64)[None]])
+                real = np.append(real, attempt_score(task, outcome.states))
+            if archive is None:
+                continue
             archive.strike_near(action, cfg.tried_radius)
             if refits < cfg.refits and archive.best() is not None:
                 refits += 1
                 mean, std = refit(archive, cfg.elites, cfg.min_std)
                 population = _sample(rng, mean, std, cfg.population)
                 archive.add(population, scorer(population))
-        return first, {"model_calls": scorer.calls, "imagined_transitions": scorer.transitions,
-                       "model_seconds": round(scorer.seconds, 2), "seconds": round(time.perf_counter() - start, 2),
-                       "best_imagined_p": round(best_p, 3), **details}
+        usage = {} if scorer is None else {
+            "model_calls": scorer.calls, "imagined_transitions": scorer.transitions,
+            "model_seconds": round(scorer.seconds, 2), "best_imagined_p": round(best_p, 3)}
+        return first, {**usage, "seconds": round(time.perf_counter() - start, 2),
+                       "solved_by": kind if first is not None else None,
+                       "attempts_by_kind": kinds, **details}
 
 
 def evaluate_world_model(split: str, agent: str, model: ObjectDiffusionModel,
@@ -443,13 +515,13 @@ def puzzle_agent_inputs(agent: str, world_model: str | Path | None = None, llm: 
                         record: str | Path | None = None) -> tuple[ObjectDiffusionModel | None, object]:
     """What a puzzle agent needs, loaded: the world model from its run folder (``cem+wm``,
     ``llm+cem``) and the LLM backend from a ``make_backend`` spec (``llm+cem``; calls appended to
-    ``record``). ``random`` needs neither.
+    ``record``). ``random`` and ``random+local`` need neither.
 
     Raises:
         ValueError: a world-model agent without ``world_model``.
     """
     model = backend = None
-    if agent != "random":
+    if agent not in BASELINES:
         if world_model is None:
             raise ValueError(f"puzzle agent {agent} needs --world-model RUN (a passive model trained on puzzle "
                              "attempts)")
@@ -465,7 +537,7 @@ def run_puzzle_agent(split: str, agent: str, world_model: ObjectDiffusionModel |
                      config: PuzzleSolverConfig | None = None, attempts: int = 100,
                      tasks_per_template: int | None = None, seed: int = 0, llm=None,
                      templates: Sequence[str] | None = None, progress=None) -> dict:
-    """Any puzzles-v0 agent, ``random``, ``cem+wm`` or ``llm+cem``, on the task set of ``split``
+    """Any puzzles-v0 agent, ``random``, ``random+local``, ``cem+wm`` or ``llm+cem``, on the task set of ``split``
     (what ``foretell eval puzzles`` and ``foretell plan --task puzzles-v0`` run).
 
     Raises:
@@ -476,8 +548,15 @@ def run_puzzle_agent(split: str, agent: str, world_model: ObjectDiffusionModel |
     if agent == "random":
         return evaluate_agent(split, agent, random_first_success, attempts, tasks_per_template, seed, progress,
                               templates=templates)
+    if agent == "random+local":
+        config = config or PuzzleSolverConfig(local_every=RANDOM_LOCAL_EVERY)
+        if not config.local_every:
+            raise ValueError("agent random+local needs local_every >= 1 (with 0 it is the random agent)")
+        result = evaluate_agent(split, agent, WorldModelPuzzleAgent(None, config).first_success, attempts,
+                                tasks_per_template, seed, progress, templates=templates)
+        return {**result, "solver": asdict(config)}
     if agent not in AGENTS:
-        raise ValueError(f"unknown puzzle agent {agent!r}; valid: random, {', '.join(AGENTS)}")
+        raise ValueError(f"unknown puzzle agent {agent!r}; valid: {', '.join(BASELINES + AGENTS)}")
     if world_model is None:
         raise ValueError(f"puzzle agent {agent} needs --world-model RUN (a passive model trained on puzzle attempts)")
     return evaluate_world_model(split, agent, world_model, config, attempts, tasks_per_template, seed, llm,

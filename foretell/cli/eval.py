@@ -142,8 +142,9 @@ def eval_variables(
 @app.command("puzzles")
 def eval_puzzles(
     split: Literal["train", "heldout"] = typer.Option("train", help="Task split: train or heldout."),
-    agent: Literal["random", "cem+wm", "llm+cem"] = typer.Option(
-        "random", help="Agent: random (uniform actions until the first success); cem+wm (CEM on a world model); "
+    agent: Literal["random", "random+local", "cem+wm", "llm+cem"] = typer.Option(
+        "random", help="Agent: random (uniform actions until the first success); random+local (every "
+        "--local-every-th attempt near the best real attempt so far, no model); cem+wm (CEM on a world model); "
         "llm+cem (LLM proposals seed the CEM); see docs/planners.md."),
     attempts: int = typer.Option(100, min=1, help="Attempts per task (PHYRE uses 100)."),
     tasks_per_template: int = typer.Option(None, min=1, help="First N stored tasks of each template (default all)."),
@@ -159,18 +160,33 @@ def eval_puzzles(
     score: Literal["p", "shortfall"] = typer.Option(
         "shortfall", help="cem+wm, llm+cem: rank candidates by shortfall (how far the imagined futures end from "
         "the goal, m) or p (the share that succeed)."),
+    local_every: int = typer.Option(None, min=0, help="Every k-th attempt (after the model's refits) is drawn "
+                                    "around the best real attempt so far; 0: off [default: 2 for random+local, "
+                                    "0 for the model agents]."),
+    local_population: int = typer.Option(16, min=1, help="Candidates drawn per local attempt, the model's best "
+                                         "attempted (1: unranked)."),
+    local_std: float = typer.Option(0.25, min=0.001, max=2.0, help="Std of the draw around the best real attempt "
+                                    "(normalised action units)."),
     llm: str = typer.Option("local", help="llm+cem: LLM backend (local | openai | transformers | replay)."),
     llm_record: Path = typer.Option(None, "--llm-record", help="llm+cem: append every LLM call to this JSON-lines file."),
     out: Path = typer.Option(None, help=OUT_HELP),
     as_json: bool = json_option(),
 ) -> None:
     """The puzzles-v0 benchmark: AUCCESS (PHYRE) and first-attempt success on a fixed task set."""
-    from foretell.planners.puzzles import PuzzleSolverConfig, puzzle_agent_inputs, run_puzzle_agent
+    from foretell.planners.puzzles import (
+        RANDOM_LOCAL_EVERY,
+        PuzzleSolverConfig,
+        puzzle_agent_inputs,
+        run_puzzle_agent,
+    )
 
     check_out(out)
+    if local_every is None:
+        local_every = RANDOM_LOCAL_EVERY if agent == "random+local" else 0
     model, backend = puzzle_agent_inputs(agent, world_model, {"kind": llm}, llm_record)
     config = PuzzleSolverConfig(population=population, elites=min(8, population), iterations=iterations,
-                                samples=samples, frames=frames, refits=refits, score=score)
+                                samples=samples, frames=frames, refits=refits, score=score,
+                                local_every=local_every, local_population=local_population, local_std=local_std)
 
     def run(progress):
         return run_puzzle_agent(split, agent, model, config, attempts, tasks_per_template, seed, backend,

@@ -23,10 +23,13 @@ from foretell.planners.puzzles import (
     PuzzleScene,
     PuzzleSolverConfig,
     WorldModelPuzzleAgent,
+    attempt_score,
     cem_search,
     evaluate_world_model,
     judge_imagined,
+    local_candidates,
     ranking_quality,
+    run_puzzle_agent,
 )
 from foretell.worldmodel import ObjectDiffusionModel
 
@@ -97,6 +100,56 @@ def test_cem_seeds_enter_the_first_population():
     np.testing.assert_array_equal(seen[0][:2], seeds)
 
 
+@pytest.mark.parametrize("name", ["launch", "topple", "drop"])
+def test_attempt_score_ranks_the_solution_above_the_idle_scene_and_a_near_miss_above_a_wild_one(name):
+    fam, task = _task(name)
+    solution = np.asarray(task.extra["solution"])
+    solved = attempt_score(task, fam.attempt(task, solution).states)
+    idle = attempt_score(task, fam.idle(task).states)
+    assert solved > idle and solved > -0.01  # no shortfall: only the reach term, a few mm to cm
+    # the red ball parked far from everything vs. a launch straight from the solution: the reach term orders
+    # attempts that leave the target where it was
+    states = fam.idle(task).states.copy()
+    far = states.copy()
+    far[:, 0, :3] += np.array([5.0, 5.0, 0.0])
+    assert attempt_score(task, states) > attempt_score(task, far)
+
+
+def test_local_candidates_are_drawn_around_the_best_real_attempt_and_skip_attempts_made():
+    tried = np.array([[0.5, 0.5, 0.5], [-0.5, 0.0, 0.2]])
+    config = PuzzleSolverConfig(local_population=200, local_std=0.1, local_radius=0.05)
+    near = local_candidates(np.random.default_rng(0), tried, np.array([-0.3, -0.1]), config)
+    assert 0 < len(near) <= 200 and np.abs(near).max() <= 1.0
+    np.testing.assert_allclose(near.mean(axis=0), tried[1], atol=0.03)  # around the better one (score -0.1)
+    assert np.abs(near[:, None] - tried[None]).max(axis=2).min() > 0.05
+    again = local_candidates(np.random.default_rng(0), tried, np.array([-0.3, -0.1]), config)
+    np.testing.assert_array_equal(near, again)
+
+
+def test_random_local_alternates_random_and_local_attempts_and_is_reproducible():
+    kwargs = dict(config=None, attempts=6, tasks_per_template=1, seed=0, templates=["launch_zone"])
+    result = run_puzzle_agent("heldout", "random+local", **kwargs)
+    row = result["results"][0]
+    kinds, first = row["attempts_by_kind"], row["first_success_attempt"]
+    made = first or 6
+    assert kinds == {"model": 0, "local": made // 2, "random": made - made // 2}
+    assert "model_calls" not in row and result["solver"]["local_every"] == 2
+    again = run_puzzle_agent("heldout", "random+local", **kwargs)["results"][0]
+    assert {**again, "seconds": 0} == {**row, "seconds": 0}
+    with pytest.raises(ValueError, match="local_every >= 1"):
+        run_puzzle_agent("heldout", "random+local", None, PuzzleSolverConfig(local_every=0))
+
+
+def test_model_agents_make_local_attempts_only_when_asked_and_after_their_refits(tiny_model):
+    fam, task = _task("launch")
+    first, details = WorldModelPuzzleAgent(tiny_model, TINY).first_success(fam, task, task_rng(0, task), 3)
+    assert details["attempts_by_kind"]["local"] == 0 and sum(details["attempts_by_kind"].values()) == (first or 3)
+    config = PuzzleSolverConfig(**{**TINY.__dict__, "local_every": 2})  # TINY refits once, after attempt 1
+    first, details = WorldModelPuzzleAgent(tiny_model, config).first_success(fam, task, task_rng(0, task), 3)
+    if first is None or first > 2:
+        assert details["attempts_by_kind"] == {"model": 2, "local": 1, "random": 0}  # attempt 2 was local
+
+
 def test_parse_action_accepts_valid_and_rejects_bad_output_with_reasons():
     fam = family("launch")
     ok = parse_action('{"yaw_deg": 0, "elevation_deg": 30, "speed": 1.4}', fam)
@@ -165,6 +218,10 @@ def test_agents_are_checked():
         PuzzleSolverConfig(population=4, elites=5)
     with pytest.raises(ValueError, match="score must be one of"):
         PuzzleSolverConfig(score="distance")
+    with pytest.raises(ValueError, match="local_every must be >= 0"):
+        PuzzleSolverConfig(local_every=-1)
+    with pytest.raises(ValueError, match="local_std must be in"):
+        PuzzleSolverConfig(local_std=0.0)
 
 
 def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
@@ -183,6 +240,8 @@ def test_eval_puzzles_cli_runs_cem_wm_on_a_saved_model(tiny_model, tmp_path):
     assert out["solver"]["score"] == "p"
     missing = CliRunner().invoke(app, ["eval", "puzzles", "--agent", "cem+wm"])
     assert missing.exit_code == 2 and "needs --world-model" in missing.output
+    off = CliRunner().invoke(app, ["eval", "puzzles", "--agent", "random+local", "--local-every", "0"])
+    assert off.exit_code == 2 and "local_every >= 1" in off.output
 
 
 def test_plan_cli_runs_puzzles_through_the_benchmark_harness(tiny_model, tmp_path, monkeypatch):
